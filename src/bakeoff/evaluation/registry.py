@@ -1,0 +1,48 @@
+"""Every metric by name, with the direction that counts as better (lm-eval style)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bakeoff.errors import BakeoffError
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    name: str
+    kind: str  # "classification" | "generation"
+    higher_is_better: bool
+    description: str
+
+
+METRICS: dict[str, MetricInfo] = {
+    m.name: m
+    for m in [
+        MetricInfo("accuracy", "classification", True, "share of rows with the right label"),
+        MetricInfo("macro_f1", "classification", True, "unweighted mean of per-class F1"),
+        MetricInfo("exact_match", "generation", True, "output equals a reference (normalised)"),
+        MetricInfo("token_f1", "generation", True, "best token-overlap F1 against the references"),
+        MetricInfo("rouge_l", "generation", True, "best ROUGE-L F-measure against the references"),
+        MetricInfo("bleu", "generation", True, "corpus BLEU-4 against all references (0-100)"),
+    ]
+}
+
+DEFAULT_METRICS = {
+    "classification": ["accuracy", "macro_f1"],
+    "generation": ["exact_match", "token_f1", "rouge_l", "bleu"],
+}
+
+
+def check_metric_names(kind: str, names: list[str] | None) -> None:
+    for name in names or []:
+        info = METRICS.get(name)
+        if info is None or info.kind != kind:
+            allowed = ", ".join(DEFAULT_METRICS[kind])
+            raise ValueError(f"unknown metric '{name}' for a {kind} task; choose from {allowed}")
+
+
+def metrics_for(kind: str, names: list[str] | None) -> list[str]:
+    chosen = names or DEFAULT_METRICS[kind]
+    if not chosen:
+        raise BakeoffError(f"no metrics for kind {kind}")
+    return chosen

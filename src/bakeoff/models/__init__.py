@@ -1,0 +1,1 @@
+"""Model sources (registry) and the backends that run them."""

@@ -1,0 +1,70 @@
+"""The interface every language-model backend offers to strategies."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+Progress = Callable[[int], None]  # called with the number of rows just finished
+
+
+@dataclass(frozen=True)
+class ScoreRequest:
+    prompt: str
+    options: tuple[str, ...]  # continuations scored after the prompt
+
+
+@dataclass(frozen=True)
+class OptionScores:
+    logprobs: tuple[float, ...]  # summed log-probability of each option's tokens
+    n_tokens: tuple[int, ...]  # tokens in each option
+    prompt_tokens: int
+
+
+@dataclass(frozen=True)
+class Generation:
+    text: str
+    prompt_tokens: int
+    output_tokens: int
+
+
+class LanguageModel(Protocol):
+    name: str
+    n_parameters: int
+
+    @property
+    def has_chat_template(self) -> bool: ...
+
+    def render_chat(self, messages: list[dict[str, str]]) -> str:
+        """The prompt text for `messages`, ending where the assistant's answer starts."""
+        ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def score(
+        self, requests: Sequence[ScoreRequest], progress: Progress | None = None
+    ) -> list[OptionScores]: ...
+
+    def generate(
+        self,
+        prompts: Sequence[str],
+        *,
+        max_new_tokens: int,
+        stop: Sequence[str] = (),
+        temperature: float = 0.0,
+        seed: int = 0,
+        progress: Progress | None = None,
+    ) -> list[Generation]: ...
+
+
+def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
+    """Cut `text` at the first stop string that comes after some content.
+
+    A stop string at the very start (e.g. a leading newline) does not end an empty answer.
+    """
+    start = len(text) - len(text.lstrip())  # index of the first non-blank character
+    hits = [i for s in stop if s and (i := text.find(s, start)) >= 0]
+    if not hits:
+        return text, False
+    return text[: min(hits)], True

@@ -1,0 +1,157 @@
+"""The transformers backend for causal LMs: chat templates, scoring, generation, token counts.
+
+    model = HFCausalLM.load("smollm2-135m-instruct")
+    model.score([ScoreRequest("Review: great film\\nSentiment:", (" positive", " negative"))])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from bakeoff.models.base import Generation, OptionScores, Progress, ScoreRequest, cut_at_stop
+from bakeoff.models.hf_scoring import (
+    ScoreItem,
+    common_prefix_length,
+    expand_cache,
+    option_logprobs,
+    plan_batches,
+)
+from bakeoff.models.loading import load_pretrained, load_tokenizer
+from bakeoff.models.registry import resolve
+
+MIN_SHARED_PREFIX = 4  # tokens; below this a prefix cache is not worth building
+
+
+class HFCausalLM:
+    """A causal LM run by transformers in this process."""
+
+    def __init__(self, model: Any, tokenizer: Any, name: str, *, max_batch_tokens: int = 4096):
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.name = name
+        self.max_batch_tokens = max_batch_tokens
+        self.n_parameters = sum(p.numel() for p in model.parameters())
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+
+    @classmethod
+    def load(
+        cls, name: str, *, dtype: str = "float32", trust_remote_code: bool = False
+    ) -> HFCausalLM:
+        from transformers import AutoModelForCausalLM
+
+        source = resolve(name, kind="causal")
+        tokenizer = load_tokenizer(source, trust_remote_code=trust_remote_code)
+        model = load_pretrained(
+            AutoModelForCausalLM,
+            source,
+            trust_remote_code=trust_remote_code,
+            dtype=getattr(torch, dtype),
+        )
+        return cls(model, tokenizer, name)
+
+    # --- text <-> tokens -------------------------------------------------------------
+    @property
+    def has_chat_template(self) -> bool:
+        return bool(getattr(self.tokenizer, "chat_template", None))
+
+    def render_chat(self, messages: list[dict[str, str]]) -> str:
+        return str(
+            self.tokenizer.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=True
+            )
+        )
+
+    def encode_prompt(self, text: str) -> list[int]:
+        """Prompt tokens; BOS added unless the text (a rendered chat) already has it."""
+        bos = self.tokenizer.bos_token
+        add_special = not (bos and text.startswith(bos))
+        return list(self.tokenizer(text, add_special_tokens=add_special).input_ids)
+
+    def encode_continuation(self, text: str) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=False).input_ids)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.encode_prompt(text))
+
+    # --- scoring ---------------------------------------------------------------------
+    @torch.inference_mode()
+    def score(
+        self, requests: Sequence[ScoreRequest], progress: Progress | None = None
+    ) -> list[OptionScores]:
+        prompts = [self.encode_prompt(r.prompt) for r in requests]
+        option_ids: dict[str, list[int]] = {}
+        for r in requests:
+            for opt in r.options:
+                if opt not in option_ids:
+                    option_ids[opt] = self.encode_continuation(opt)
+                    if not option_ids[opt]:
+                        raise ValueError(f"option {opt!r} encodes to no tokens")
+        shared = common_prefix_length(prompts)
+        shared = shared if shared >= MIN_SHARED_PREFIX else 0
+        prefix = self._prefix_cache(prompts[0][:shared]) if shared else None
+
+        items = [
+            ScoreItem(i, j, p[shared:] + option_ids[opt], len(p) - shared)
+            for i, (p, r) in enumerate(zip(prompts, requests, strict=True))
+            for j, opt in enumerate(r.options)
+        ]
+        logprobs: list[list[float]] = [[0.0] * len(r.options) for r in requests]
+        remaining = [len(r.options) for r in requests]
+        for batch in plan_batches(items, self.max_batch_tokens):
+            for item, lp in zip(batch, self._score_batch(batch, prefix, shared), strict=True):
+                logprobs[item.request][item.option] = lp
+                remaining[item.request] -= 1
+                if remaining[item.request] == 0 and progress:
+                    progress(1)
+        return [
+            OptionScores(
+                tuple(lps), tuple(len(option_ids[o]) for o in r.options), len(p)
+            )
+            for lps, r, p in zip(logprobs, requests, prompts, strict=True)
+        ]
+
+    def _prefix_cache(self, ids: list[int]) -> object:
+        out = self.model(torch.tensor([ids]), use_cache=True)
+        return out.past_key_values
+
+    def _score_batch(self, batch: list[ScoreItem], prefix: object, shared: int) -> list[float]:
+        width = max(len(it.ids) for it in batch)
+        pad = self.tokenizer.pad_token_id
+        input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(batch), shared + width), dtype=torch.long)
+        mask[:, :shared] = 1
+        for row, item in enumerate(batch):
+            input_ids[row, : len(item.ids)] = torch.tensor(item.ids)
+            mask[row, shared : shared + len(item.ids)] = 1
+        positions = torch.arange(shared, shared + width)[None].expand(len(batch), -1)
+        kwargs: dict[str, Any] = {"attention_mask": mask, "position_ids": positions}
+        if prefix is not None:
+            kwargs["past_key_values"] = expand_cache(prefix, len(batch))
+        logits = self.model(input_ids, use_cache=prefix is not None, **kwargs).logits
+        return option_logprobs(logits, batch, input_ids)
+
+    # --- generation ------------------------------------------------------------------
+    @torch.inference_mode()
+    def generate(
+        self,
+        prompts: Sequence[str],
+        *,
+        max_new_tokens: int,
+        stop: Sequence[str] = (),
+        temperature: float = 0.0,
+        seed: int = 0,
+        progress: Progress | None = None,
+    ) -> list[Generation]:
+        from bakeoff.models.hf_generate import generate_batched
+
+        return generate_batched(
+            self, prompts, max_new_tokens=max_new_tokens, stop=stop,
+            temperature=temperature, seed=seed, progress=progress,
+        )
+
+
+__all__ = ["Generation", "HFCausalLM", "cut_at_stop"]

@@ -1,0 +1,78 @@
+"""Batched generation with stop strings for the transformers backend."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from bakeoff.models.base import Generation, Progress, cut_at_stop
+
+if TYPE_CHECKING:
+    from bakeoff.models.hf import HFCausalLM
+
+
+class StopOnStrings:
+    """Stops each sequence once its new text holds a stop string after some content."""
+
+    def __init__(self, tokenizer: Any, stop: Sequence[str], prompt_width: int):
+        self.tokenizer = tokenizer
+        self.stop = [s for s in stop if s]
+        self.prompt_width = prompt_width
+
+    def __call__(self, input_ids: torch.Tensor, scores: Any, **kwargs: Any) -> torch.Tensor:
+        new = input_ids[:, self.prompt_width :]
+        texts = self.tokenizer.batch_decode(new, skip_special_tokens=True)
+        done = [cut_at_stop(text, self.stop)[1] for text in texts]
+        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+
+def generate_batched(
+    lm: HFCausalLM,
+    prompts: Sequence[str],
+    *,
+    max_new_tokens: int,
+    stop: Sequence[str],
+    temperature: float,
+    seed: int,
+    progress: Progress | None,
+    batch_size: int = 8,
+) -> list[Generation]:
+    from transformers import StoppingCriteriaList
+
+    tokenizer = lm.tokenizer
+    encoded = [lm.encode_prompt(p) for p in prompts]
+    order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))
+    results: dict[int, Generation] = {}
+    torch.manual_seed(seed)
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        width = max(len(encoded[i]) for i in chunk)
+        ids = torch.full((len(chunk), width), tokenizer.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(chunk), width), dtype=torch.long)
+        for row, i in enumerate(chunk):  # left padding: every prompt ends at the same column
+            ids[row, width - len(encoded[i]) :] = torch.tensor(encoded[i])
+            mask[row, width - len(encoded[i]) :] = 1
+        sampling: dict[str, Any] = (
+            {"do_sample": True, "temperature": temperature}
+            if temperature > 0
+            else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+        )
+        out = lm.model.generate(
+            input_ids=ids,
+            attention_mask=mask,
+            max_new_tokens=max_new_tokens,
+            pad_token_id=tokenizer.pad_token_id,
+            stopping_criteria=StoppingCriteriaList([StopOnStrings(tokenizer, stop, width)]),
+            **sampling,
+        )
+        for row, i in enumerate(chunk):
+            new_ids = out[row, width:]
+            keep = new_ids[new_ids != tokenizer.pad_token_id]
+            text = tokenizer.decode(keep, skip_special_tokens=True)
+            text, _ = cut_at_stop(text, stop)
+            results[i] = Generation(text.strip(), len(encoded[i]), int(keep.numel()))
+        if progress:
+            progress(len(chunk))
+    return [results[i] for i in range(len(prompts))]

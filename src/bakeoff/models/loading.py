@@ -1,0 +1,82 @@
+"""Load Hugging Face models safely: safetensors only, no remote code unless asked.
+
+GGUF files are dequantised by transformers once and cached as safetensors, so the
+~20 s conversion happens on first use only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bakeoff.errors import BakeoffError
+from bakeoff.models.registry import ModelSource, cache_root
+
+
+def _gguf_cache_dir(source: ModelSource) -> Path:
+    gguf = Path(source.path) / (source.gguf_file or "")
+    stat = gguf.stat()
+    digest = hashlib.sha256(f"{gguf.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+    return cache_root() / "models" / f"{gguf.stem}-{digest.hexdigest()[:12]}"
+
+
+def _convert_gguf(source: ModelSource, target: Path) -> None:
+    """Dequantise a GGUF file into a safetensors folder, atomically."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(source.path, gguf_file=source.gguf_file)
+    model = AutoModelForCausalLM.from_pretrained(source.path, gguf_file=source.gguf_file)
+    model.hf_quantizer = None  # weights are plain tensors now; allow saving them
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".tmp-"))
+    try:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        os.replace(tmp, target)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not (target / "config.json").exists():
+            raise
+
+
+def local_weights(source: ModelSource) -> str:
+    """A folder (or hub id) that `from_pretrained` can load with safetensors."""
+    if source.gguf_file is None:
+        return source.path
+    target = _gguf_cache_dir(source)
+    if not (target / "config.json").exists():
+        _convert_gguf(source, target)
+    return str(target)
+
+
+def load_pretrained(
+    loader: Any, source: ModelSource, *, trust_remote_code: bool = False, **kwargs: Any
+) -> Any:
+    """`loader.from_pretrained` with bakeoff's safety defaults and a clear error."""
+    where = local_weights(source)
+    try:
+        return loader.from_pretrained(
+            where, use_safetensors=True, trust_remote_code=trust_remote_code, **kwargs
+        )
+    except (OSError, ValueError) as exc:
+        raise BakeoffError(
+            f"model '{source.name}': could not load from {where} ({exc}). bakeoff loads "
+            "safetensors only (never pickle); convert .bin weights with `safetensors`, "
+            "or pass --trust-remote-code if the model needs its own code and you trust it."
+        ) from None
+
+
+def load_tokenizer(source: ModelSource, *, trust_remote_code: bool = False) -> Any:
+    from transformers import AutoTokenizer
+
+    where = local_weights(source)
+    try:
+        return AutoTokenizer.from_pretrained(where, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as exc:
+        raise BakeoffError(f"model '{source.name}': no usable tokenizer in {where} ({exc}).") from None

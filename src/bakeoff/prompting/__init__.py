@@ -1,0 +1,1 @@
+"""Prompt-engineering strategies: instructions, demos, layouts and decoding."""

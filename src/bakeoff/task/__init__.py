@@ -1,0 +1,1 @@
+"""Task definition, data loading, validation and splitting."""

@@ -1,0 +1,124 @@
+"""From a TaskSpec to validated train / validation / test splits, or a clear error."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from bakeoff.errors import BakeoffError, Problem, ProblemsError
+from bakeoff.task.example import Example
+from bakeoff.task.load import ReadResult, read_hf_dataset, read_rows
+from bakeoff.task.spec import TaskSpec
+from bakeoff.task.split import stratified_sample, stratified_split
+from bakeoff.task.validate import check_rows, find_duplicates, find_leakage
+
+
+@dataclass
+class Splits:
+    train: list[Example]
+    validation: list[Example]
+    test: list[Example]
+    dropped: dict[str, int] = field(default_factory=dict)  # reason -> rows dropped
+
+    def summary(self) -> dict[str, object]:
+        def counts(rows: list[Example]) -> dict[str, int]:
+            return dict(sorted(Counter(ex.label or "-" for ex in rows).items()))
+
+        return {
+            "train": len(self.train),
+            "validation": len(self.validation),
+            "test": len(self.test),
+            "train_labels": counts(self.train),
+            "test_labels": counts(self.test),
+            "dropped": self.dropped,
+        }
+
+
+def _read_sources(task: TaskSpec) -> dict[str, ReadResult]:
+    data = task.data
+    if data.hf_dataset is not None:
+        return read_hf_dataset(data.hf_dataset, data.hf_splits)
+    files = {"file": data.file, "train": data.train, "validation": data.validation, "test": data.test}
+    return {
+        name: read_rows(path) for name, p in files.items() if (path := task.resolve(p)) is not None
+    }
+
+
+def _reason(problem: Problem) -> str:
+    msg = problem.message
+    for key in ("duplicate", "same text", "also in", "not one of", "missing", "empty", "JSON"):
+        if key in msg:
+            return key
+    return "invalid"
+
+
+def load_splits(
+    task: TaskSpec,
+    *,
+    seed: int = 0,
+    train_size: int | None = None,
+    limit_test: int | None = None,
+    drop_invalid: bool | None = None,
+) -> Splits:
+    """Read, validate and split the task's data. Raises ProblemsError listing every problem."""
+    drop = task.data.drop_invalid if drop_invalid is None else drop_invalid
+    problems: list[Problem] = []
+    parts: dict[str, list[Example]] = {}
+    for name, result in _read_sources(task).items():
+        checked = check_rows(result.rows, task)
+        problems += result.problems + checked.problems
+        parts[name] = checked.examples
+
+    one_file = "file" in parts
+    if one_file:
+        rest, test = stratified_split(parts.pop("file"), task.split.test, task.split.seed)
+        parts["train"], parts["test"] = rest, test
+    if "test" not in parts:
+        parts["train"], parts["test"] = stratified_split(
+            parts["train"], task.split.test, task.split.seed
+        )
+    if "validation" not in parts:
+        # Of the whole file, `split.validation` goes to validation: rescale after the test cut.
+        frac = task.split.validation / (1 - task.split.test) if one_file else task.split.validation
+        parts["train"], parts["validation"] = stratified_split(
+            parts["train"], frac, task.split.seed + 1
+        )
+
+    input_field = task.fields.input or "input_template"
+    train_problems = find_duplicates(parts["train"], input_field) + find_leakage(
+        parts["train"], {"test": parts["test"], "validation": parts["validation"]}, input_field
+    )
+    problems += train_problems
+    if problems and not drop:
+        raise ProblemsError(
+            "the data has problems; fix them or rerun with --drop-invalid to drop those rows",
+            problems,
+        )
+    bad_train = {f"{p.file}:{p.line}" for p in train_problems}
+    dropped = dict(Counter(_reason(p) for p in problems))
+    train = [ex for ex in parts["train"] if ex.id not in bad_train]
+    splits = Splits(train, parts["validation"], parts["test"], dropped)
+    _check_usable(task, splits)
+    if train_size is not None:
+        splits.train = stratified_sample(splits.train, train_size, seed)
+    if limit_test is not None:
+        splits.test = stratified_sample(splits.test, limit_test, task.split.seed)
+    return splits
+
+
+def _check_usable(task: TaskSpec, splits: Splits) -> None:
+    where = task.name
+    for name in ("train", "validation", "test"):
+        if not getattr(splits, name):
+            raise BakeoffError(
+                f"task '{where}': the {name} split is empty after validation — add rows "
+                "or lower the split fractions."
+            )
+    if task.kind == "classification":
+        present = {ex.label for ex in splits.train}
+        if len(present) < 2:
+            raise BakeoffError(
+                f"task '{where}': train has only the label(s) {sorted(map(str, present))}; "
+                "a classifier needs at least two — add rows of the other labels."
+            )
+

@@ -1,0 +1,181 @@
+"""The task file (`task.yaml`): what to predict, from which data, scored how.
+
+    name: sst2
+    kind: classification            # or generation
+    data: {train: train.jsonl, test: test.jsonl}   # or `file:` to split, or `hf_dataset:`
+    fields: {input: text, label: label}
+    labels: [negative, positive]
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from bakeoff.errors import BakeoffError, Problem, ProblemsError
+from bakeoff.task.yaml_lines import line_for, load_yaml_with_lines
+
+TaskKind = Literal["classification", "generation"]
+
+
+class StrictModel(BaseModel):
+    """Base for every config: unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LabelSpec(StrictModel):
+    name: str = Field(min_length=1)
+    description: str | None = None
+    verbalizer: str | None = Field(
+        default=None, description="Words the model is scored on; defaults to the name."
+    )
+
+    @property
+    def words(self) -> str:
+        return self.verbalizer or self.name.replace("_", " ")
+
+
+class DataSpec(StrictModel):
+    file: Path | None = Field(default=None, description="One file, split by `split:`.")
+    train: Path | None = None
+    validation: Path | None = None
+    test: Path | None = None
+    hf_dataset: str | None = Field(
+        default=None, description="A `datasets` directory (save_to_disk) or a hub id."
+    )
+    hf_splits: dict[str, str] = Field(
+        default_factory=lambda: {"train": "train", "validation": "validation", "test": "test"}
+    )
+    drop_invalid: bool = False
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DataSpec:
+        sources = [self.file is not None, self.train is not None, self.hf_dataset is not None]
+        if sum(sources) != 1:
+            raise ValueError("give exactly one of `file`, `train` (+ `test`) or `hf_dataset`")
+        if self.file is not None and (self.validation or self.test):
+            raise ValueError("`file` is split automatically; use `train`/`test` for given splits")
+        if self.train is None and (self.validation or self.test) and self.hf_dataset is None:
+            raise ValueError("`validation`/`test` need a `train` file too")
+        return self
+
+
+class FieldSpec(StrictModel):
+    input: str | None = Field(default=None, description="Field holding the input text.")
+    input_template: str | None = Field(
+        default=None, description="Jinja template over the row's fields (multi-field inputs)."
+    )
+    label: str | None = Field(default=None, description="Classification: the label field.")
+    output: str | None = Field(default=None, description="Generation: the reference output.")
+    references: str | None = Field(
+        default=None, description="Generation: a list of all acceptable references."
+    )
+
+    @model_validator(mode="after")
+    def _one_input(self) -> FieldSpec:
+        if (self.input is None) == (self.input_template is None):
+            raise ValueError("give exactly one of `input` (a field) or `input_template`")
+        return self
+
+
+class PromptSpec(StrictModel):
+    input_prefix: str = Field(default="Text", description="Name of the input in plain layout.")
+    output_prefix: str = Field(default="Answer", description="Name of the answer in plain layout.")
+    instructions: list[str] = Field(
+        default_factory=list,
+        description="Your instruction wordings (Jinja); tried before the built-in ones.",
+    )
+
+
+class SplitSpec(StrictModel):
+    validation: float = Field(default=0.1, gt=0, lt=0.5)
+    test: float = Field(default=0.2, gt=0, lt=0.5)
+    seed: int = 0
+
+
+class GenerationSpec(StrictModel):
+    max_new_tokens: int = Field(default=48, ge=1, le=2048)
+    stop: list[str] = Field(default_factory=lambda: ["\n"])
+
+
+class TaskSpec(StrictModel):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    kind: TaskKind
+    description: str | None = None
+    data: DataSpec
+    fields: FieldSpec
+    labels: list[LabelSpec] | None = None
+    prompt: PromptSpec = Field(default_factory=PromptSpec)
+    metrics: list[str] | None = None
+    split: SplitSpec = Field(default_factory=SplitSpec)
+    generation: GenerationSpec = Field(default_factory=GenerationSpec)
+    base_dir: Path = Field(default=Path("."), exclude=True)
+
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _labels_from_strings(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"name": v} if isinstance(v, str) else v for v in value]
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TaskSpec:
+        if self.kind == "classification":
+            if not self.labels or len(self.labels) < 2:
+                raise ValueError("a classification task needs `labels:` with at least two labels")
+            if self.fields.label is None:
+                raise ValueError("a classification task needs `fields.label`")
+            names = [label.name for label in self.labels]
+            if len(set(names)) != len(names):
+                raise ValueError(f"label names must be unique, got {names}")
+            words = [label.words.strip().lower() for label in self.labels]
+            if len(set(words)) != len(words):
+                raise ValueError("two labels share a verbalizer; give each its own `verbalizer`")
+        elif self.fields.output is None and self.fields.references is None:
+            raise ValueError("a generation task needs `fields.output` or `fields.references`")
+        from bakeoff.evaluation.registry import check_metric_names
+
+        check_metric_names(self.kind, self.metrics)
+        return self
+
+    @property
+    def label_names(self) -> list[str]:
+        return [label.name for label in self.labels or []]
+
+    def resolve(self, path: Path | None) -> Path | None:
+        """A data path relative to the task file's folder."""
+        if path is None:
+            return None
+        return path if path.is_absolute() else (self.base_dir / path)
+
+
+def _problem_from_error(path: Path, lines: dict, err: dict[str, Any]) -> Problem:  # type: ignore[type-arg]
+    loc = tuple(err["loc"])
+    field = ".".join(str(part) for part in loc) or None
+    if err["type"] == "extra_forbidden":
+        message, fix = "unknown field", "remove it or fix its spelling (see docs/tasks.md)"
+    elif err["type"] == "missing":
+        message, fix = "required field is missing", "add it (see docs/tasks.md)"
+    else:
+        message = err["msg"].removeprefix("Value error, ")
+        fix = "correct the value (see docs/tasks.md)"
+    return Problem(str(path), line_for(lines, loc), field, message, fix)
+
+
+def load_task(path: str | Path) -> TaskSpec:
+    """Read and validate a task file; every problem names its line and field."""
+    path = Path(path)
+    data, lines = load_yaml_with_lines(path)
+    if not isinstance(data, dict):
+        raise BakeoffError(
+            f"{path}: expected a mapping of task settings (name, kind, data, fields, …), "
+            f"got {type(data).__name__} — see examples/sst2/task.yaml."
+        )
+    try:
+        return TaskSpec.model_validate({**data, "base_dir": path.parent})
+    except ValidationError as exc:
+        problems = [_problem_from_error(path, lines, e) for e in exc.errors()]
+        raise ProblemsError(f"{path}: invalid task file", problems) from None
