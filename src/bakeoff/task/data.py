@@ -38,7 +38,12 @@ def _read_sources(task: TaskSpec) -> dict[str, ReadResult]:
     data = task.data
     if data.hf_dataset is not None:
         return read_hf_dataset(data.hf_dataset, data.hf_splits)
-    files = {"file": data.file, "train": data.train, "validation": data.validation, "test": data.test}
+    files = {
+        "file": data.file,
+        "train": data.train,
+        "validation": data.validation,
+        "test": data.test,
+    }
     return {
         name: read_rows(path) for name, p in files.items() if (path := task.resolve(p)) is not None
     }
@@ -121,4 +126,3 @@ def _check_usable(task: TaskSpec, splits: Splits) -> None:
                 f"task '{where}': train has only the label(s) {sorted(map(str, present))}; "
                 "a classifier needs at least two — add rows of the other labels."
             )
-

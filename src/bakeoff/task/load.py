@@ -101,7 +101,9 @@ def _read_csv(path: Path) -> ReadResult:
     except StopIteration:
         return ReadResult(rows, problems)
     except csv.Error as exc:
-        raise BakeoffError(f"{path}:1: unreadable CSV header ({exc}) — fix the first line.") from None
+        raise BakeoffError(
+            f"{path}:1: unreadable CSV header ({exc}) — fix the first line."
+        ) from None
     while True:
         try:
             values = next(reader)
@@ -109,7 +111,9 @@ def _read_csv(path: Path) -> ReadResult:
             break
         except csv.Error as exc:
             problems.append(
-                Problem(str(path), reader.line_num, None, f"unreadable CSV ({exc})", "fix the quoting")
+                Problem(
+                    str(path), reader.line_num, None, f"unreadable CSV ({exc})", "fix the quoting"
+                )
             )
             continue
         if not any(v.strip() for v in values):

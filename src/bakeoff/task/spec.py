@@ -1,21 +1,22 @@
 """The task file (`task.yaml`): what to predict, from which data, scored how.
 
-    name: sst2
-    kind: classification            # or generation
-    data: {train: train.jsonl, test: test.jsonl}   # or `file:` to split, or `hf_dataset:`
-    fields: {input: text, label: label}
-    labels: [negative, positive]
+name: sst2
+kind: classification            # or generation
+data: {train: train.jsonl, test: test.jsonl}   # or `file:` to split, or `hf_dataset:`
+fields: {input: text, label: label}
+labels: [negative, positive]
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bakeoff.errors import BakeoffError, Problem, ProblemsError
-from bakeoff.task.yaml_lines import line_for, load_yaml_with_lines
+from bakeoff.task.yaml_lines import Loc, line_for, load_yaml_with_lines
 
 TaskKind = Literal["classification", "generation"]
 
@@ -152,7 +153,7 @@ class TaskSpec(StrictModel):
         return path if path.is_absolute() else (self.base_dir / path)
 
 
-def _problem_from_error(path: Path, lines: dict, err: dict[str, Any]) -> Problem:  # type: ignore[type-arg]
+def _problem_from_error(path: Path, lines: dict[Loc, int], err: Mapping[str, Any]) -> Problem:
     loc = tuple(err["loc"])
     field = ".".join(str(part) for part in loc) or None
     if err["type"] == "extra_forbidden":

@@ -34,7 +34,9 @@ def _text_field(row: RawRow, name: str, out: Checked, what: str) -> str | None:
         out.add(row, name, f"{what} is null", "fill it in or remove the row")
         return None
     if isinstance(value, bool) or not isinstance(value, str | int | float):
-        out.add(row, name, f"{what} must be text, got {type(value).__name__}", "store it as a string")
+        out.add(
+            row, name, f"{what} must be text, got {type(value).__name__}", "store it as a string"
+        )
         return None
     text = str(value)
     if not text.strip():
@@ -169,4 +171,3 @@ def find_leakage(
                     )
                 )
     return problems
-

@@ -1,0 +1,205 @@
+"""The `bakeoff` command line: thin — parses, calls the library, prints.
+
+    bakeoff validate examples/sst2/task.yaml
+    bakeoff run --task examples/sst2/task.yaml --strategy zero-shot --strategy few-shot \\
+        --demos knn --limit-test 200 --out runs/sst2
+    bakeoff models
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from bakeoff.errors import BakeoffError
+
+app = typer.Typer(
+    help="Prompt engineering or fine-tuning? Measure both on your data, with costs.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Bad input ends in one clear paragraph and exit code 2, never a traceback."""
+    try:
+        yield
+    except BakeoffError as exc:
+        from rich.console import Console
+
+        Console(stderr=True, highlight=False, soft_wrap=True).print(
+            f"[bold red]error:[/] {exc}", markup=True
+        )
+        raise typer.Exit(2) from None
+
+
+def _parse_int_list(text: str, what: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise BakeoffError(
+            f"--{what} '{text}': expected comma-separated numbers, e.g. 0,1,2"
+        ) from None
+
+
+@app.command()
+def validate(
+    task_file: Annotated[Path, typer.Argument(help="The task file (task.yaml).")],
+    drop_invalid: Annotated[
+        bool, typer.Option("--drop-invalid", help="Drop bad rows (with counts) instead of failing.")
+    ] = False,
+) -> None:
+    """Check a task file and its data; list every problem with file, line and field."""
+    from bakeoff.cli_output import print_data_summary
+    from bakeoff.task.data import load_splits
+    from bakeoff.task.spec import load_task
+
+    with user_errors():
+        task = load_task(task_file)
+        splits = load_splits(task, drop_invalid=drop_invalid or None)
+        print_data_summary(task, splits)
+
+
+@app.command()
+def run(
+    task_file: Annotated[Path, typer.Option("--task", "-t", help="The task file (task.yaml).")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder for results.json and report.md.")
+    ],
+    strategy: Annotated[
+        list[str],
+        typer.Option("--strategy", "-s", help="zero-shot or few-shot; repeat for several."),
+    ] = ["zero-shot"],  # noqa: B006 — typer needs a list default
+    model: Annotated[
+        str, typer.Option(help="Bundled name, local folder, .gguf file or hub id.")
+    ] = "smollm2-135m-instruct",
+    demos: Annotated[
+        list[str],
+        typer.Option(help="Few-shot demo selection: random, stratified, knn; repeatable."),
+    ] = ["random"],  # noqa: B006
+    shots: Annotated[int, typer.Option(help="Demos per prompt for few-shot.")] = 8,
+    prompt_format: Annotated[
+        str, typer.Option("--format", help="auto, chat, inline or plain (see docs/prompting.md).")
+    ] = "auto",
+    wordings: Annotated[
+        str, typer.Option(help="Instruction wordings to try, e.g. 0,1,2.")
+    ] = "0,1,2",
+    decode: Annotated[
+        str, typer.Option(help="Classification: score (label likelihood) or generate.")
+    ] = "score",
+    normalize: Annotated[
+        str, typer.Option(help="Label scoring: mean (per token) or sum.")
+    ] = "mean",
+    calibrate: Annotated[
+        bool, typer.Option(help="Contextual calibration of label scores.")
+    ] = False,
+    seed: Annotated[int, typer.Option(help="Seed for demo sampling, sub-sampling and CIs.")] = 0,
+    train_size: Annotated[
+        int | None, typer.Option(help="Cap the train split at N rows (stratified).")
+    ] = None,
+    limit_test: Annotated[
+        int | None, typer.Option(help="Score only N test rows (stratified sample).")
+    ] = None,
+    drop_invalid: Annotated[bool, typer.Option(help="Drop bad rows instead of failing.")] = False,
+    trust_remote_code: Annotated[
+        bool, typer.Option(help="Allow model code from the model folder.")
+    ] = False,
+) -> None:
+    """Score prompt strategies on the test split; write DIR/results.json and a leaderboard."""
+    from bakeoff.cli_output import print_leaderboard, progress_factory, write_markdown
+    from bakeoff.experiment.plan import expand
+    from bakeoff.experiment.runner import run_all, setup_fingerprint
+    from bakeoff.models.hf import HFCausalLM
+    from bakeoff.prompting.strategies import PromptSettings
+    from bakeoff.task.data import load_splits
+    from bakeoff.task.spec import load_task
+
+    with user_errors():
+        unknown = [s for s in strategy if s not in {"zero-shot", "few-shot"}]
+        if unknown:
+            raise BakeoffError(f"--strategy {unknown[0]}: unknown; choose zero-shot or few-shot.")
+        task = load_task(task_file)
+        base = _settings(PromptSettings, prompt_format, decode, normalize, calibrate, shots, demos)
+        splits = load_splits(
+            task,
+            seed=seed,
+            train_size=train_size,
+            limit_test=limit_test,
+            drop_invalid=drop_invalid or None,
+        )
+        runs = expand(strategy, base, _parse_int_list(wordings, "wordings"), demos, model, seed)
+        _check_wordings(task, runs)
+        setup = setup_fingerprint(
+            task, splits, model, seed, {"train_size": train_size, "limit_test": limit_test}
+        )
+        with progress_factory() as progress:
+            store = run_all(
+                runs,
+                task,
+                splits,
+                lambda: HFCausalLM.load(model, trust_remote_code=trust_remote_code),
+                out,
+                setup,
+                progress,
+            )
+        print_leaderboard(task, store.runs)
+        write_markdown(task, store.data, out / "report.md")
+        print(f"results: {out / 'results.json'}\nreport:  {out / 'report.md'}")
+
+
+def _settings(
+    cls: Any, fmt: str, decode: str, normalize: str, calibrate: bool, shots: int, demos: list[str]
+) -> dict[str, Any]:
+    from pydantic import ValidationError
+
+    try:
+        for method in demos:
+            cls(demos=method)
+        return dict(
+            cls(
+                format=fmt, decode=decode, normalize=normalize, calibrate=calibrate, shots=shots
+            ).model_dump()
+        )
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(x) for x in err["loc"])
+        raise BakeoffError(f"--{field}: {err['msg']} (got {err.get('input')!r}).") from None
+
+
+def _check_wordings(task: Any, runs: list[Any]) -> None:
+    from bakeoff.prompting.wordings import wordings
+
+    available = len(wordings(task))
+    for run in runs:
+        if run.settings["wording"] >= available:
+            raise BakeoffError(
+                f"--wordings: wording {run.settings['wording']} does not exist; this task has "
+                f"{available} (0-{available - 1}); add more under `prompt.instructions`."
+            )
+
+
+@app.command()
+def models() -> None:
+    """List the bundled models and how to get the ones not installed."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from bakeoff.models.registry import available
+
+    table = Table(title="Models (also: any local HF folder, .gguf path or hub id)")
+    for col in ("name", "kind", "what / status"):
+        table.add_column(col)
+    for row in available():
+        table.add_row(*row)
+    Console().print(table)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    sys.exit(app())

@@ -1,0 +1,155 @@
+"""Run each planned candidate: adapt on train/validation, predict the test split, score it.
+
+The test split is touched only by `predict`, for the final score.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bakeoff import __version__
+from bakeoff.evaluation.registry import metrics_for
+from bakeoff.evaluation.score import score_predictions
+from bakeoff.experiment.plan import RunConfig
+from bakeoff.experiment.results import ResultsFile
+from bakeoff.models.base import LanguageModel, Progress
+from bakeoff.prompting.strategies import PromptSettings, PromptStrategy
+from bakeoff.strategy import Prediction, RunContext, Strategy
+from bakeoff.task.data import Splits
+from bakeoff.task.spec import TaskSpec
+
+ProgressFactory = Callable[[str, int], Progress]  # (description, total) -> advance callback
+
+
+def build_strategy(run: RunConfig) -> Strategy:
+    if run.strategy in {"zero-shot", "few-shot"}:
+        return PromptStrategy(run.strategy, PromptSettings.model_validate(run.settings))
+    raise ValueError(f"unknown strategy {run.strategy}")
+
+
+def setup_fingerprint(
+    task: TaskSpec, splits: Splits, model: str, seed: int, options: dict[str, Any]
+) -> dict[str, Any]:
+    """What must match for runs to be comparable (and for a rerun to reuse them)."""
+    digest = hashlib.sha256()
+    for ex in splits.test + splits.train + splits.validation:
+        digest.update(f"{ex.id}\t{ex.text}\t{ex.target}\n".encode())
+    return {
+        "task": task.name,
+        "kind": task.kind,
+        "model": model,
+        "seed": seed,
+        "data_sha256": digest.hexdigest()[:16],
+        **options,
+    }
+
+
+def usage(
+    preds: list[Prediction], seconds: float, adapt_seconds: float, n_params: int
+) -> dict[str, float]:
+    n = max(len(preds), 1)
+    prompt = sum(p.prompt_tokens for p in preds) / n
+    output = sum(p.output_tokens for p in preds) / n
+    return {
+        "rows": len(preds),
+        "adapt_seconds": adapt_seconds,
+        "predict_seconds": seconds,
+        "rows_per_second": len(preds) / seconds if seconds > 0 else 0.0,
+        "latency_ms_per_row": 1000 * seconds / n,
+        "prompt_tokens_per_row": prompt,
+        "output_tokens_per_row": output,
+        "flops_per_row": 2.0 * n_params * (prompt + output),
+    }
+
+
+def execute(
+    run: RunConfig,
+    task: TaskSpec,
+    splits: Splits,
+    model: LanguageModel,
+    ctx: RunContext,
+    progress: ProgressFactory,
+) -> dict[str, Any]:
+    strategy = build_strategy(run)
+    start = time.perf_counter()
+    candidate = strategy.adapt(task, model, splits.train, splits.validation, ctx)
+    adapt_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    preds = candidate.predict(splits.test, progress(run.label, len(splits.test)))
+    seconds = time.perf_counter() - start
+    scored = score_predictions(task, splits.test, [p.output for p in preds], seed=run.seed)
+    return {
+        "key": run.key,
+        "label": run.label,
+        "strategy": run.strategy,
+        "config": {"settings": run.settings, "model": run.model, "seed": run.seed},
+        **scored,
+        "usage": usage(preds, seconds, adapt_seconds, model.n_parameters),
+        "candidate": candidate.describe(),
+        "predictions": [
+            {
+                "id": p.id,
+                "gold": ex.target,
+                "output": p.output,
+                "raw": p.raw,
+                "probabilities": p.probabilities,
+            }
+            for p, ex in zip(preds, splits.test, strict=True)
+        ],
+    }
+
+
+def wording_spread(task: TaskSpec, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Min / mean / max of the headline metric across wordings of otherwise equal runs."""
+    headline = metrics_for(task.kind, task.metrics)[0]
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for run in runs:
+        settings = {k: v for k, v in run["config"]["settings"].items() if k != "wording"}
+        groups[f"{run['strategy']}|{sorted(settings.items())}"].append(run)
+    out = []
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        values = [m["metrics"][headline]["value"] for m in members]
+        out.append(
+            {
+                "runs": [m["label"] for m in members],
+                "metric": headline,
+                "min": min(values),
+                "mean": sum(values) / len(values),
+                "max": max(values),
+                "spread": max(values) - min(values),
+            }
+        )
+    return out
+
+
+def run_all(
+    runs: list[RunConfig],
+    task: TaskSpec,
+    splits: Splits,
+    model_loader: Callable[[], LanguageModel],
+    out_dir: Path,
+    setup: dict[str, Any],
+    progress: ProgressFactory,
+    on_done: Callable[[dict[str, Any], bool], None] = lambda run, skipped: None,
+) -> ResultsFile:
+    """Run what is not done yet; results.json is rewritten after every run."""
+    store = ResultsFile(out_dir, {**setup, "bakeoff": __version__})
+    ctx = RunContext(seed=setup["seed"], out_dir=out_dir)
+    model: LanguageModel | None = None
+    for run in runs:
+        if store.done(run.key):
+            on_done(next(r for r in store.runs if r["key"] == run.key), True)
+            continue
+        model = model or model_loader()
+        result = execute(run, task, splits, model, ctx, progress)
+        after = [r for r in store.runs if r["key"] != run.key] + [result]
+        store.add(result, {"data": splits.summary(), "wording_spread": wording_spread(task, after)})
+        on_done(result, False)
+    return store

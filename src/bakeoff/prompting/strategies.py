@@ -1,0 +1,198 @@
+"""Zero-shot and few-shot prompting behind Strategy.adapt -> Candidate.
+
+bakeoff run --task examples/sst2/task.yaml --strategy few-shot --demos knn --shots 8
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from pydantic import Field
+
+from bakeoff.models.base import LanguageModel, Progress, ScoreRequest
+from bakeoff.prompting.decode import (
+    CONTENT_FREE_INPUTS,
+    Normalize,
+    calibrated,
+    option_scores,
+    parse_label,
+    softmax,
+)
+from bakeoff.prompting.demos import (
+    DemoMethod,
+    DemoSelector,
+    FixedDemos,
+    NearestDemos,
+    random_demos,
+    stratified_demos,
+)
+from bakeoff.prompting.layout import Demo, PromptLayout, choose_format
+from bakeoff.prompting.wordings import render_instruction
+from bakeoff.strategy import Prediction, RunContext
+from bakeoff.task.example import Example
+from bakeoff.task.spec import StrictModel, TaskSpec
+
+
+class PromptSettings(StrictModel):
+    """Every knob of a prompt; part of a run's identity."""
+
+    format: Literal["auto", "chat", "inline", "plain"] = "auto"
+    wording: int = Field(default=0, ge=0)
+    decode: Literal["score", "generate"] = "score"
+    normalize: Normalize = "mean"
+    calibrate: bool = False
+    shots: int = Field(default=0, ge=0, le=64)
+    demos: DemoMethod = "random"
+
+
+class PromptCandidate:
+    """A prompt (instruction + demos + layout) and the way its outputs become predictions."""
+
+    def __init__(
+        self,
+        task: TaskSpec,
+        model: LanguageModel,
+        layout: PromptLayout,
+        selector: DemoSelector,
+        settings: PromptSettings,
+    ):
+        self.task, self.model, self.layout = task, model, layout
+        self.selector, self.settings = selector, settings
+        self._prior: list[float] | None = None
+
+    def _demo(self, ex: Example) -> Demo:
+        return Demo(ex.text, self._answer_words(ex))
+
+    def _answer_words(self, ex: Example) -> str:
+        if ex.label is None:
+            return ex.target
+        return next(lab.words for lab in self.task.labels or [] if lab.name == ex.label)
+
+    def prompts(self, texts: list[str]) -> list[str]:
+        chosen = self.selector.select(texts)
+        return [
+            self.layout.build(self.model, [self._demo(d) for d in demos], text)
+            for text, demos in zip(texts, chosen, strict=True)
+        ]
+
+    def describe(self) -> dict[str, Any]:
+        info: dict[str, Any] = {
+            "format": self.layout.format,
+            "instruction": self.layout.instruction,
+            "settings": self.settings.model_dump(),
+            "example_prompt": self.prompts(["<input>"])[0],
+        }
+        if isinstance(self.selector, FixedDemos):
+            info["demos"] = [
+                {"text": d.text, "answer": self._answer_words(d)} for d in self.selector.demos
+            ]
+        return info
+
+    def predict(
+        self, examples: Sequence[Example], progress: Progress | None = None
+    ) -> list[Prediction]:
+        prompts = self.prompts([ex.text for ex in examples])
+        if self.task.kind == "generation" or self.settings.decode == "generate":
+            return self._generate(examples, prompts, progress)
+        return self._score(examples, prompts, progress)
+
+    def _options(self) -> tuple[str, ...]:
+        return tuple(self.layout.option_text(lab.words) for lab in self.task.labels or [])
+
+    def _label_prior(self) -> list[float]:
+        if self._prior is None:
+            prompts = self.prompts(list(CONTENT_FREE_INPUTS))
+            results = self.model.score([ScoreRequest(p, self._options()) for p in prompts])
+            probs = [softmax(option_scores(r, self.settings.normalize)) for r in results]
+            self._prior = [sum(col) / len(col) for col in zip(*probs, strict=True)]
+        return self._prior
+
+    def _score(
+        self, examples: Sequence[Example], prompts: list[str], progress: Progress | None
+    ) -> list[Prediction]:
+        names = self.task.label_names
+        options = self._options()
+        results = self.model.score([ScoreRequest(p, options) for p in prompts], progress)
+        prior = self._label_prior() if self.settings.calibrate else None
+        out = []
+        for ex, r in zip(examples, results, strict=True):
+            probs = softmax(option_scores(r, self.settings.normalize))
+            if prior is not None:
+                probs = calibrated(probs, prior)
+            best = max(range(len(names)), key=lambda i: probs[i])
+            out.append(
+                Prediction(
+                    ex.id,
+                    names[best],
+                    probabilities=dict(zip(names, probs, strict=True)),
+                    prompt_tokens=r.prompt_tokens,
+                    output_tokens=0,
+                )
+            )
+        return out
+
+    def _generate(
+        self, examples: Sequence[Example], prompts: list[str], progress: Progress | None
+    ) -> list[Prediction]:
+        spec = self.task.generation
+        max_new = spec.max_new_tokens if self.task.kind == "generation" else 8
+        gens = self.model.generate(
+            prompts, max_new_tokens=max_new, stop=spec.stop, progress=progress
+        )
+        out = []
+        for ex, g in zip(examples, gens, strict=True):
+            output = (
+                g.text
+                if self.task.kind == "generation"
+                else parse_label(g.text, self.task.labels or [])
+            )
+            out.append(Prediction(ex.id, output, g.text, None, g.prompt_tokens, g.output_tokens))
+        return out
+
+
+class PromptStrategy:
+    """zero-shot (no demos) or few-shot (demos from train): the prompt is the whole adaptation."""
+
+    def __init__(self, name: str, settings: PromptSettings):
+        if name == "few-shot" and settings.shots == 0:
+            settings = settings.model_copy(update={"shots": 8})
+        if name == "zero-shot":
+            settings = settings.model_copy(update={"shots": 0})
+        self.name, self.settings = name, settings
+
+    def adapt(
+        self,
+        task: TaskSpec,
+        model: LanguageModel,
+        train: list[Example],
+        validation: list[Example],
+        ctx: RunContext,
+    ) -> PromptCandidate:
+        s = self.settings
+        layout = PromptLayout(
+            choose_format(s.format, model, task.kind),
+            render_instruction(task, s.wording),
+            task.prompt.input_prefix,
+            task.prompt.output_prefix,
+        )
+        return PromptCandidate(task, model, layout, self._selector(task, train, ctx), s)
+
+    def _selector(self, task: TaskSpec, train: list[Example], ctx: RunContext) -> DemoSelector:
+        s = self.settings
+        if s.shots == 0:
+            return FixedDemos([])
+        if s.demos == "knn":
+            return NearestDemos(train, s.shots, _embedder(ctx))
+        if s.demos == "stratified" and task.kind == "classification":
+            return stratified_demos(train, s.shots, ctx.seed)
+        return random_demos(train, s.shots, ctx.seed)
+
+
+def _embedder(ctx: RunContext) -> Any:
+    from bakeoff.models.encoder import Embedder
+
+    key = f"embedder:{ctx.encoder_name}"
+    if key not in ctx.cache:
+        ctx.cache[key] = Embedder.load(ctx.encoder_name)
+    return ctx.cache[key]
