@@ -112,17 +112,17 @@ def load_splits(
 
 
 def _check_usable(task: TaskSpec, splits: Splits) -> None:
-    where = task.name
+    where = task.where
     for name in ("train", "validation", "test"):
         if not getattr(splits, name):
             raise BakeoffError(
-                f"task '{where}': the {name} split is empty after validation — add rows "
+                f"{where}: the {name} split is empty after validation — add rows "
                 "or lower the split fractions."
             )
     if task.kind == "classification":
         present = {ex.label for ex in splits.train}
         if len(present) < 2:
             raise BakeoffError(
-                f"task '{where}': train has only the label(s) {sorted(map(str, present))}; "
+                f"{where}: train has only the label(s) {sorted(map(str, present))}; "
                 "a classifier needs at least two — add rows of the other labels."
             )

@@ -9,6 +9,8 @@ labels: [negative, positive]
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -75,6 +77,11 @@ class FieldSpec(StrictModel):
         default=None, description="Generation: a list of all acceptable references."
     )
 
+    @field_validator("input_template")
+    @classmethod
+    def _template_parses(cls, value: str | None) -> str | None:
+        return _parsed_template(value) if value is not None else None
+
     @model_validator(mode="after")
     def _one_input(self) -> FieldSpec:
         if (self.input is None) == (self.input_template is None):
@@ -89,6 +96,21 @@ class PromptSpec(StrictModel):
         default_factory=list,
         description="Your instruction wordings (Jinja); tried before the built-in ones.",
     )
+
+
+    @field_validator("instructions")
+    @classmethod
+    def _templates_parse(cls, value: list[str]) -> list[str]:
+        return [_parsed_template(v) for v in value]
+
+
+def _parsed_template(source: str) -> str:
+    from bakeoff.prompting.templates import check_template
+
+    problem = check_template(source)
+    if problem is not None:
+        raise ValueError(f"not a valid Jinja template ({problem})")
+    return source
 
 
 class SplitSpec(StrictModel):
@@ -114,6 +136,7 @@ class TaskSpec(StrictModel):
     split: SplitSpec = Field(default_factory=SplitSpec)
     generation: GenerationSpec = Field(default_factory=GenerationSpec)
     base_dir: Path = Field(default=Path("."), exclude=True)
+    source_file: Path | None = Field(default=None, exclude=True)
 
     @field_validator("labels", mode="before")
     @classmethod
@@ -131,7 +154,7 @@ class TaskSpec(StrictModel):
                 raise ValueError("a classification task needs `fields.label`")
             names = [label.name for label in self.labels]
             if len(set(names)) != len(names):
-                raise ValueError(f"label names must be unique, got {names}")
+                raise ValueError(f"`labels:` names must be unique, got {names}")
             words = [label.words.strip().lower() for label in self.labels]
             if len(set(words)) != len(words):
                 raise ValueError("two labels share a verbalizer; give each its own `verbalizer`")
@@ -143,6 +166,11 @@ class TaskSpec(StrictModel):
         return self
 
     @property
+    def where(self) -> str:
+        """How errors name this task: its file, else its name."""
+        return str(self.source_file) if self.source_file else f"task '{self.name}'"
+
+    @property
     def label_names(self) -> list[str]:
         return [label.name for label in self.labels or []]
 
@@ -150,11 +178,14 @@ class TaskSpec(StrictModel):
         """A data path relative to the task file's folder."""
         if path is None:
             return None
-        return path if path.is_absolute() else (self.base_dir / path)
+        return path if path.is_absolute() else Path(os.path.normpath(self.base_dir / path))
 
 
 def _problem_from_error(path: Path, lines: dict[Loc, int], err: Mapping[str, Any]) -> Problem:
     loc = tuple(err["loc"])
+    if not loc:  # a check across fields: point at the first field its message names
+        named = re.findall(r"`([a-z_]+)", err["msg"])
+        loc = next(((n,) for n in named if (n,) in lines), ())
     field = ".".join(str(part) for part in loc) or None
     if err["type"] == "extra_forbidden":
         message, fix = "unknown field", "remove it or fix its spelling (see docs/tasks.md)"
@@ -176,7 +207,7 @@ def load_task(path: str | Path) -> TaskSpec:
             f"got {type(data).__name__} — see examples/sst2/task.yaml."
         )
     try:
-        return TaskSpec.model_validate({**data, "base_dir": path.parent})
+        return TaskSpec.model_validate({**data, "base_dir": path.parent, "source_file": path})
     except ValidationError as exc:
         problems = [_problem_from_error(path, lines, e) for e in exc.errors()]
         raise ProblemsError(f"{path}: invalid task file", problems) from None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 
-from bakeoff.task.example import Example
+from bakeoff.task.example import Example, normalize_text
 
 
 def _by_class(examples: list[Example]) -> dict[str, list[Example]]:
@@ -41,7 +41,18 @@ def stratified_sample(examples: list[Example], n: int, seed: int) -> list[Exampl
 def stratified_split(
     examples: list[Example], fraction: float, seed: int
 ) -> tuple[list[Example], list[Example]]:
-    """(rest, held_out) with `fraction` of each class held out."""
-    held = stratified_sample(examples, max(1, round(len(examples) * fraction)), seed)
-    held_ids = {ex.id for ex in held}
-    return [ex for ex in examples if ex.id not in held_ids], held
+    """(rest, held_out) with `fraction` of each class held out.
+
+    Rows with the same input text (e.g. one input with several reference outputs) move
+    together, so an input never sits on both sides of the split.
+    """
+    groups: dict[str, list[Example]] = {}
+    for ex in examples:
+        groups.setdefault(normalize_text(ex.text, casefold=True), []).append(ex)
+    units = [Example(key, key, members[0].label) for key, members in groups.items()]
+    held_units = stratified_sample(units, max(1, round(len(units) * fraction)), seed)
+    held_ids = {ex.id for unit in held_units for ex in groups[unit.id]}
+    return (
+        [ex for ex in examples if ex.id not in held_ids],
+        [ex for ex in examples if ex.id in held_ids],
+    )
