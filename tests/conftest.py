@@ -9,11 +9,52 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "datasets"
 
-WORDS = (
-    "positive negative neutral great film dull boring loved it a the was movie and very "
-    "good bad plot acting story fun awful review sentiment text answer classify what is "
-    "of this : . , ? ! yes no question context world sports business technology"
-).split()
+WORDS = [
+    "positive",
+    "negative",
+    "neutral",
+    "great",
+    "film",
+    "dull",
+    "boring",
+    "loved",
+    "it",
+    "a",
+    "the",
+    "was",
+    "movie",
+    "and",
+    "very",
+    "good",
+    "bad",
+    "plot",
+    "acting",
+    "story",
+    "fun",
+    "awful",
+    "review",
+    "sentiment",
+    "text",
+    "answer",
+    "classify",
+    "what",
+    "is",
+    "of",
+    "this",
+    ":",
+    ".",
+    ",",
+    "?",
+    "!",
+    "yes",
+    "no",
+    "question",
+    "context",
+    "world",
+    "sports",
+    "business",
+    "technology",
+]
 
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|{{ m['role'] }}|> {{ m['content'] }} <|end|> {% endfor %}"
@@ -27,7 +68,16 @@ def build_tiny_model(folder: Path) -> Path:
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-    specials = ["<pad>", "<unk>", "<s>", "</s>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>"]
+    specials = [
+        "<pad>",
+        "<unk>",
+        "<s>",
+        "</s>",
+        "<|system|>",
+        "<|user|>",
+        "<|assistant|>",
+        "<|end|>",
+    ]
     vocab = {tok: i for i, tok in enumerate(specials + sorted(set(WORDS)))}
     backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     backend.pre_tokenizer = pre_tokenizers.Sequence(

@@ -157,20 +157,20 @@ def run(
 def _settings(
     cls: Any, fmt: str, decode: str, normalize: str, calibrate: bool, shots: int, demos: list[str]
 ) -> dict[str, Any]:
+    """Validated prompt settings; each --demos value is checked on its own."""
     from pydantic import ValidationError
 
     try:
         for method in demos:
             cls(demos=method)
-        return dict(
-            cls(
-                format=fmt, decode=decode, normalize=normalize, calibrate=calibrate, shots=shots
-            ).model_dump()
+        settings = cls(
+            format=fmt, decode=decode, normalize=normalize, calibrate=calibrate, shots=shots
         )
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(x) for x in err["loc"])
         raise BakeoffError(f"--{field}: {err['msg']} (got {err.get('input')!r}).") from None
+    return dict(settings.model_dump())
 
 
 def _check_wordings(task: Any, runs: list[Any]) -> None:

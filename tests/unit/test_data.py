@@ -34,7 +34,9 @@ def test_stratified_sample_keeps_class_mix_and_is_seeded() -> None:
 
 
 def test_split_keeps_same_input_on_one_side() -> None:
-    examples = [Example(f"{i}-{j}", f"input {i}", None, (f"out {j}",)) for i in range(20) for j in range(3)]
+    examples = [
+        Example(f"{i}-{j}", f"input {i}", None, (f"out {j}",)) for i in range(20) for j in range(3)
+    ]
     rest, held = stratified_split(examples, 0.25, seed=0)
     assert {e.text for e in rest}.isdisjoint({e.text for e in held})
     assert len(held) == 15
@@ -60,7 +62,7 @@ def test_one_file_is_split_three_ways(tmp_path: Path) -> None:
 
 
 def test_csv_and_input_template(tmp_path: Path) -> None:
-    lines = ["title,body,label"] + [f"t{i},\"body, {i}\",{'a' if i % 2 else 'b'}" for i in range(40)]
+    lines = ["title,body,label"] + [f't{i},"body, {i}",{"a" if i % 2 else "b"}' for i in range(40)]
     (tmp_path / "d.csv").write_text("\n".join(lines) + "\n")
     task = load_task(
         write_task(

@@ -57,7 +57,9 @@ def test_bootstrap_is_seeded_and_brackets_the_mean() -> None:
 def test_squad_style_em_and_f1() -> None:
     assert tm.exact_match("The Eiffel Tower!", ("eiffel tower",)) == 1.0
     assert tm.exact_match("Paris", ("London", "paris")) == 1.0
-    assert tm.token_f1("the big red dog", ("red dog",)) == pytest.approx(2 * (2 / 3) * 1 / (2 / 3 + 1))
+    assert tm.token_f1("the big red dog", ("red dog",)) == pytest.approx(
+        2 * (2 / 3) * 1 / (2 / 3 + 1)
+    )
     assert tm.token_f1("", ("x",)) == 0.0
 
 
@@ -69,7 +71,11 @@ def test_rouge_l() -> None:
 def test_bleu_equals_sacrebleu() -> None:
     import sacrebleu
 
-    hyps = ["The cat sat on the mat.", "Blue Spice is a coffee shop near the river, it's cheap.", "ok"]
+    hyps = [
+        "The cat sat on the mat.",
+        "Blue Spice is a coffee shop near the river, it's cheap.",
+        "ok",
+    ]
     refs = [
         ["The cat is on the mat.", "A cat sat on the mat."],
         ["Blue Spice is a cheap coffee shop by the riverside.", "Blue Spice, a coffee shop."],

@@ -5,18 +5,22 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bakeoff.models.base import OptionScores
 from bakeoff.prompting.decode import calibrated, option_scores, parse_label, softmax
 from bakeoff.prompting.demos import NearestDemos, random_demos, stratified_demos
 from bakeoff.prompting.layout import Demo, PromptLayout, choose_format
 from bakeoff.prompting.strategies import PromptSettings, PromptStrategy
 from bakeoff.prompting.templates import TemplateError, render_template
 from bakeoff.prompting.wordings import render_instruction, wordings
-from bakeoff.models.base import OptionScores
 from bakeoff.strategy import RunContext
 from bakeoff.task.example import Example
 from bakeoff.task.spec import LabelSpec, TaskSpec
 
-LABELS = [LabelSpec(name="positive"), LabelSpec(name="negative"), LabelSpec(name="Sci/Tech", verbalizer="technology")]
+LABELS = [
+    LabelSpec(name="positive"),
+    LabelSpec(name="negative"),
+    LabelSpec(name="Sci/Tech", verbalizer="technology"),
+]
 
 
 def sentiment_task(**extra: object) -> TaskSpec:
@@ -128,7 +132,9 @@ def test_normalisation_and_calibration() -> None:
 
 def test_candidate_predicts_by_scoring_and_by_generation(tiny_lm) -> None:  # type: ignore[no-untyped-def]
     task = sentiment_task()
-    train = [Example(f"t{i}", f"great film {i}", "positive" if i % 2 else "negative") for i in range(6)]
+    train = [
+        Example(f"t{i}", f"great film {i}", "positive" if i % 2 else "negative") for i in range(6)
+    ]
     test = [Example("x1", "loved it", "positive"), Example("x2", "dull plot", "negative")]
     for settings in (
         PromptSettings(),

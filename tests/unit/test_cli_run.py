@@ -1,0 +1,119 @@
+"""`bakeoff run` end to end on a tiny local model: results.json, rerun skips, setup guard."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from bakeoff.cli import app
+from tests.conftest import write_jsonl, write_task
+
+
+def make_task(folder: Path) -> Path:
+    words = ["great", "fun", "good", "loved"], ["dull", "boring", "bad", "awful"]
+    rows = [
+        {"text": f"{w} film {i}", "label": lab}
+        for i in range(10)
+        for lab, ws in zip(("positive", "negative"), words, strict=True)
+        for w in ws[:2]
+    ]
+    write_jsonl(folder / "data.jsonl", rows)
+    return write_task(
+        folder,
+        "name: tiny\nkind: classification\ndata: {file: data.jsonl}\n"
+        "fields: {input: text, label: label}\nlabels: [positive, negative]\n",
+    )
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def test_run_writes_results_and_rerun_skips(tmp_path: Path, tiny_model_dir: Path) -> None:
+    task = make_task(tmp_path)
+    out = tmp_path / "out"
+    args = [
+        "run",
+        "--task",
+        str(task),
+        "--model",
+        str(tiny_model_dir),
+        "--out",
+        str(out),
+        "--strategy",
+        "zero-shot",
+        "--strategy",
+        "few-shot",
+        "--demos",
+        "random",
+        "--demos",
+        "stratified",
+        "--shots",
+        "2",
+        "--wordings",
+        "0,1",
+    ]
+    code, output = invoke(*args)
+    assert code == 0, output
+    data = json.loads((out / "results.json").read_text())
+    assert len(data["runs"]) == 6
+    run = data["runs"][0]
+    assert set(run["metrics"]) == {"accuracy", "macro_f1"}
+    assert {"value", "ci_low", "ci_high", "higher_is_better"} <= set(run["metrics"]["accuracy"])
+    assert run["usage"]["prompt_tokens_per_row"] > 0 and run["usage"]["rows_per_second"] > 0
+    assert len(run["predictions"]) == data["data"]["test"]
+    assert data["wording_spread"] and data["wording_spread"][0]["metric"] == "accuracy"
+    assert (out / "report.md").read_text().startswith("# bakeoff: tiny")
+
+    before = (out / "results.json").read_text()
+    code, output = invoke(*args)
+    assert code == 0, output
+    assert json.loads(before)["runs"] == json.loads((out / "results.json").read_text())["runs"]
+
+    code, output = invoke(*args[:-2], "--wordings", "0", "--seed", "7")
+    assert code == 2 and "different setup" in output
+
+
+def test_run_rejects_bad_options(tmp_path: Path, tiny_model_dir: Path) -> None:
+    task = make_task(tmp_path)
+    base = [
+        "run",
+        "--task",
+        str(task),
+        "--model",
+        str(tiny_model_dir),
+        "--out",
+        str(tmp_path / "o"),
+    ]
+    for extra, message in [
+        (["--strategy", "lora-ish"], "unknown"),
+        (["--wordings", "0,x"], "comma-separated"),
+        (["--wordings", "9"], "wording 9 does not exist"),
+        (["--format", "fancy"], "--format"),
+        (["--demos", "closest"], "--demos"),
+    ]:
+        code, output = invoke(*base, *extra)
+        assert code == 2, output
+        assert message in " ".join(output.split())
+        assert "Traceback" not in output
+
+
+def test_unknown_model_is_a_clear_error(tmp_path: Path) -> None:
+    code, output = invoke(
+        "run",
+        "--task",
+        str(make_task(tmp_path)),
+        "--model",
+        "no-such-model",
+        "--out",
+        str(tmp_path / "o"),
+    )
+    assert code == 2 and "model 'no-such-model' not found" in output
+
+
+def test_models_lists_bundled() -> None:
+    code, output = invoke("models")
+    assert code == 0 and "smollm2-135m-instruct" in output and "minilm-l6" in output
