@@ -111,10 +111,32 @@ def run(
     trust_remote_code: Annotated[
         bool, typer.Option(help="Allow model code from the model folder.")
     ] = False,
+    epochs: Annotated[
+        float | None, typer.Option(help="Training epochs (default per method).")
+    ] = None,
+    lr: Annotated[float | None, typer.Option(help="Learning rate (default per method).")] = None,
+    batch_size: Annotated[int, typer.Option(help="Training batch size.")] = 8,
+    grad_accum: Annotated[int, typer.Option(help="Gradient accumulation steps.")] = 1,
+    max_length: Annotated[int, typer.Option(help="Longest training row, tokens.")] = 256,
+    max_steps: Annotated[int | None, typer.Option(help="Stop training after N steps.")] = None,
+    eval_every: Annotated[int, typer.Option(help="Validate every N optimizer steps.")] = 40,
+    eval_rows: Annotated[int, typer.Option(help="Validation rows per evaluation.")] = 200,
+    patience: Annotated[int, typer.Option(help="Evaluations without gain before stopping.")] = 3,
+    precision: Annotated[str, typer.Option(help="auto (bf16 if supported), fp32, bf16.")] = "auto",
+    lora_r: Annotated[int, typer.Option(help="LoRA rank.")] = 8,
+    lora_alpha: Annotated[int, typer.Option(help="LoRA alpha.")] = 16,
+    lora_targets: Annotated[
+        str, typer.Option(help="LoRA target modules (a,b,…) or auto.")
+    ] = "auto",
+    virtual_tokens: Annotated[int, typer.Option(help="Prompt tuning: soft-prompt length.")] = 16,
 ) -> None:
-    """Score prompt strategies on the test split; write DIR/results.json and a leaderboard."""
+    """Score strategies on the test split; write DIR/results.json, artifacts and a leaderboard.
+
+    Strategies: zero-shot, few-shot (prompting); lora, full, prompt-tuning, encoder-head
+    (fine-tuning); lora+few-shot, full+few-shot, prompt-tuning+few-shot (hybrids).
+    """
     from bakeoff.cli_output import print_leaderboard, progress_factory, write_markdown
-    from bakeoff.experiment.plan import expand
+    from bakeoff.experiment.plan import STRATEGIES, expand
     from bakeoff.experiment.runner import run_all, setup_fingerprint
     from bakeoff.models.hf import HFCausalLM
     from bakeoff.prompting.strategies import PromptSettings
@@ -122,11 +144,38 @@ def run(
     from bakeoff.task.spec import load_task
 
     with user_errors():
-        unknown = [s for s in strategy if s not in {"zero-shot", "few-shot"}]
+        unknown = [s for s in strategy if s not in STRATEGIES]
         if unknown:
-            raise BakeoffError(f"--strategy {unknown[0]}: unknown; choose zero-shot or few-shot.")
+            raise BakeoffError(
+                f"--strategy {unknown[0]}: unknown; choose from {', '.join(STRATEGIES)}."
+            )
         task = load_task(task_file)
         base = _settings(PromptSettings, prompt_format, decode, normalize, calibrate, shots, demos)
+        train_overrides: dict[str, Any] = {
+            "train": {
+                k: v
+                for k, v in {
+                    "epochs": epochs,
+                    "lr": lr,
+                    "batch_size": batch_size,
+                    "grad_accum": grad_accum,
+                    "max_length": max_length,
+                    "max_steps": max_steps,
+                    "eval_every": eval_every,
+                    "eval_rows": eval_rows,
+                    "patience": patience,
+                    "precision": precision,
+                }.items()
+                if v is not None
+            },
+            "lora": {
+                "r": lora_r,
+                "alpha": lora_alpha,
+                "target_modules": "auto" if lora_targets == "auto" else lora_targets.split(","),
+            },
+            "prompt_tuning": {"virtual_tokens": virtual_tokens},
+        }
+        training = _training(strategy, train_overrides)
         splits = load_splits(
             task,
             seed=seed,
@@ -134,7 +183,9 @@ def run(
             limit_test=limit_test,
             drop_invalid=drop_invalid or None,
         )
-        runs = expand(strategy, base, _parse_int_list(wordings, "wordings"), demos, model, seed)
+        runs = expand(
+            strategy, base, _parse_int_list(wordings, "wordings"), demos, model, seed, training
+        )
         _check_wordings(task, runs)
         setup = setup_fingerprint(
             task, splits, model, seed, {"train_size": train_size, "limit_test": limit_test}
@@ -173,6 +224,22 @@ def _settings(
     return dict(settings.model_dump())
 
 
+def _training(strategies: list[str], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Validated training settings for each method named in `strategies`."""
+    from pydantic import ValidationError
+
+    from bakeoff.experiment.plan import TRAINED_STRATEGIES
+    from bakeoff.experiment.registry import default_training
+
+    methods = {s.split("+")[0] for s in strategies} & set(TRAINED_STRATEGIES)
+    try:
+        return {m: default_training(m, overrides) for m in sorted(methods)}
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = "-".join(str(x) for x in err["loc"]).replace("_", "-")
+        raise BakeoffError(f"--{field}: {err['msg']} (got {err.get('input')!r}).") from None
+
+
 def _check_wordings(task: Any, runs: list[Any]) -> None:
     from bakeoff.prompting.wordings import wordings
 
@@ -183,6 +250,44 @@ def _check_wordings(task: Any, runs: list[Any]) -> None:
                 f"--wordings: wording {run.settings['wording']} does not exist; this task has "
                 f"{available} (0-{available - 1}); add more under `prompt.instructions`."
             )
+
+
+@app.command()
+def predict(
+    artifact: Annotated[
+        Path, typer.Option(help="A run's artifact folder (DIR/runs/KEY/artifact).")
+    ],
+    input_file: Annotated[
+        Path, typer.Option("--input", help="JSONL/CSV rows with the input field(s).")
+    ],
+    out: Annotated[
+        Path | None, typer.Option(help="Write predictions here (JSONL); default stdout.")
+    ] = None,
+) -> None:
+    """Reload a saved candidate (prompt, adapter or fine-tuned weights) and predict new rows."""
+    import json
+
+    from bakeoff.experiment.artifact import load_candidate
+    from bakeoff.task.load import read_rows
+    from bakeoff.task.validate import input_examples
+
+    with user_errors():
+        candidate = load_candidate(artifact)
+        task = candidate.task  # type: ignore[attr-defined]
+        examples = input_examples(read_rows(input_file), task)
+        preds = candidate.predict(examples)
+        lines = [
+            json.dumps(
+                {"id": p.id, "output": p.output, "probabilities": p.probabilities},
+                ensure_ascii=False,
+            )
+            for p in preds
+        ]
+        if out is None:
+            print("\n".join(lines))
+        else:
+            out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+            print(f"{len(lines)} predictions: {out}")
 
 
 @app.command()

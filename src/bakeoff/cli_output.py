@@ -58,6 +58,27 @@ def progress_factory() -> Iterator[Callable[[str, int], Callable[[int], None]]]:
         yield make
 
 
+def training_bar() -> Callable[[int, dict[str, float]], None]:
+    """A progress line for training: steps, loss, tokens/s, and each validation result."""
+    state: dict[str, float] = {"steps": 0}
+
+    def update(steps: int, stats: dict[str, float]) -> None:
+        state["steps"] += steps
+        if "val_metric" in stats:
+            console.print(
+                f"  step {int(stats['step'])}: train loss {stats['train_loss']:.4f}, "
+                f"validation {stats['val_metric']:.3f}, train {stats['train_metric']:.3f}"
+            )
+        elif int(state["steps"]) % 10 == 0:
+            console.print(
+                f"  step {int(state['steps'])}: loss {stats['loss']:.4f}, "
+                f"{stats['tokens_per_second']:.0f} tokens/s",
+                style="dim",
+            )
+
+    return update
+
+
 def _fmt(metric: dict[str, float], percent: bool) -> str:
     scale = 100 if percent else 1
     return (

@@ -5,7 +5,7 @@ The runner, report and advisor never ask which kind of strategy made a candidate
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -31,11 +31,15 @@ class RunContext:
 
     seed: int = 0
     out_dir: Path | None = None
+    run_dir: Path | None = None  # this run's own folder (checkpoints, artifact)
     encoder_name: str = "minilm-l6"
     cache: dict[str, Any] = field(default_factory=dict)  # shared within one process
+    train_progress: Callable[[int, dict[str, float]], None] | None = None  # (steps, stats)
 
 
 class Candidate(Protocol):
+    training: dict[str, Any] | None  # what adapting cost (None when nothing was trained)
+
     def describe(self) -> dict[str, Any]:
         """What this candidate is, exactly (prompt text, demos, weights) for the report."""
         ...
@@ -44,9 +48,14 @@ class Candidate(Protocol):
         self, examples: Sequence[Example], progress: Progress | None = None
     ) -> list[Prediction]: ...
 
+    def save(self, folder: Path) -> None:
+        """Write what `bakeoff predict --artifact` needs to rebuild this candidate."""
+        ...
+
 
 class Strategy(Protocol):
     name: str
+    uses_model: bool  # False when the strategy brings its own model (encoder-head)
 
     def adapt(
         self,

@@ -63,18 +63,48 @@ def bakeoff(*args: str) -> dict:  # type: ignore[type-arg]
 
 
 def test_sst2_zero_shot_well_above_chance(tmp_path: Path) -> None:
-    data = bakeoff("run", "--task", str(REPO / "examples/sst2/task.yaml"), "--limit-test", "120",
-                   "--wordings", "0", "--out", str(tmp_path))
+    data = bakeoff(
+        "run",
+        "--task",
+        str(REPO / "examples/sst2/task.yaml"),
+        "--limit-test",
+        "120",
+        "--wordings",
+        "0",
+        "--out",
+        str(tmp_path),
+    )
     accuracy = data["runs"][0]["metrics"]["accuracy"]
     assert accuracy["value"] >= 0.7, accuracy
     assert accuracy["ci_low"] > 0.6
 
 
 def test_sst2_few_shot_knn_and_stratified(tmp_path: Path) -> None:
-    data = bakeoff("run", "--task", str(REPO / "examples/sst2/task.yaml"), "--strategy", "few-shot",
-                   "--demos", "knn", "--demos", "stratified", "--shots", "4", "--train-size", "200",
-                   "--limit-test", "40", "--wordings", "0", "--out", str(tmp_path))
-    assert [r["label"] for r in data["runs"]] == ["few-shot knn×4 auto w0", "few-shot stratified×4 auto w0"]
+    data = bakeoff(
+        "run",
+        "--task",
+        str(REPO / "examples/sst2/task.yaml"),
+        "--strategy",
+        "few-shot",
+        "--demos",
+        "knn",
+        "--demos",
+        "stratified",
+        "--shots",
+        "4",
+        "--train-size",
+        "200",
+        "--limit-test",
+        "40",
+        "--wordings",
+        "0",
+        "--out",
+        str(tmp_path),
+    )
+    assert [r["label"] for r in data["runs"]] == [
+        "few-shot knn×4 auto w0",
+        "few-shot stratified×4 auto w0",
+    ]
     for run in data["runs"]:
         assert run["metrics"]["accuracy"]["value"] > 0.6
         assert run["usage"]["prompt_tokens_per_row"] > 60  # four demos are in the prompt
@@ -82,12 +112,28 @@ def test_sst2_few_shot_knn_and_stratified(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("task", "rows", "metric"),
-    [("trec", "30", "accuracy"), ("banking77", "4", "accuracy"), ("ag_news", "20", "accuracy"),
-     ("squad", "8", "token_f1"), ("e2e_nlg", "6", "bleu")],
+    [
+        ("trec", "30", "accuracy"),
+        ("banking77", "4", "accuracy"),
+        ("ag_news", "20", "accuracy"),
+        ("squad", "8", "token_f1"),
+        ("e2e_nlg", "6", "bleu"),
+    ],
 )
-def test_every_example_task_runs_end_to_end(tmp_path: Path, task: str, rows: str, metric: str) -> None:
-    data = bakeoff("run", "--task", str(REPO / f"examples/{task}/task.yaml"), "--limit-test", rows,
-                   "--wordings", "0", "--out", str(tmp_path))
+def test_every_example_task_runs_end_to_end(
+    tmp_path: Path, task: str, rows: str, metric: str
+) -> None:
+    data = bakeoff(
+        "run",
+        "--task",
+        str(REPO / f"examples/{task}/task.yaml"),
+        "--limit-test",
+        rows,
+        "--wordings",
+        "0",
+        "--out",
+        str(tmp_path),
+    )
     run = data["runs"][0]
     assert metric in run["metrics"]
     assert len(run["predictions"]) == int(rows)
@@ -96,8 +142,21 @@ def test_every_example_task_runs_end_to_end(tmp_path: Path, task: str, rows: str
 
 
 def test_classification_by_generation_counts_unparsed(tmp_path: Path) -> None:
-    data = bakeoff("run", "--task", str(REPO / "examples/sst2/task.yaml"), "--decode", "generate",
-                   "--format", "chat", "--limit-test", "16", "--wordings", "0", "--out", str(tmp_path))
+    data = bakeoff(
+        "run",
+        "--task",
+        str(REPO / "examples/sst2/task.yaml"),
+        "--decode",
+        "generate",
+        "--format",
+        "chat",
+        "--limit-test",
+        "16",
+        "--wordings",
+        "0",
+        "--out",
+        str(tmp_path),
+    )
     run = data["runs"][0]
     assert run["unparsed"] == sum(p["output"] is None for p in run["predictions"])
     assert all(p["raw"] is not None for p in run["predictions"])

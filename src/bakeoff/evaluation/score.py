@@ -87,7 +87,12 @@ def _generation(
 
 
 def score_predictions(
-    task: TaskSpec, gold: list[Example], predicted: list[str | None], *, seed: int = 0
+    task: TaskSpec,
+    gold: list[Example],
+    predicted: list[str | None],
+    *,
+    seed: int = 0,
+    n_boot: int = 1000,
 ) -> dict[str, Any]:
     """{"metrics": {name: {value, ci_low, ci_high, higher_is_better}}, ...details}."""
     if task.kind == "classification":
@@ -96,6 +101,6 @@ def score_predictions(
         stats, details = _generation(gold, predicted)
     metrics = {}
     for name in metrics_for(task.kind, task.metrics):
-        estimate = bootstrap(stats[name], len(gold), seed=seed)
+        estimate = bootstrap(stats[name], len(gold), seed=seed, n_boot=n_boot)
         metrics[name] = {**estimate.as_dict(), "higher_is_better": METRICS[name].higher_is_better}
     return {"metrics": metrics, **details}

@@ -26,7 +26,7 @@ def bootstrap(
     """The statistic on all rows, with a percentile CI from resampling rows with replacement."""
     everything = np.arange(n_rows)
     value = statistic(everything)
-    if n_rows < 2:
+    if n_rows < 2 or n_boot == 0:
         return Estimate(value, value, value)
     rng = np.random.default_rng(seed)
     samples = np.array(

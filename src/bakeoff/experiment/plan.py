@@ -33,6 +33,8 @@ class RunConfig:
         """A short human name, e.g. `few-shot knn×8 plain w1`."""
         s = self.settings
         parts = [self.strategy]
+        if self.strategy == "encoder-head":
+            return self.strategy
         if s.get("shots"):
             parts.append(f"{s['demos']}×{s['shots']}")
         parts.append(s.get("format", "auto"))
@@ -44,6 +46,17 @@ class RunConfig:
         return " ".join(parts)
 
 
+PROMPT_STRATEGIES = ("zero-shot", "few-shot")
+TRAINED_STRATEGIES = ("lora", "full", "prompt-tuning", "encoder-head")
+STRATEGIES = (
+    *PROMPT_STRATEGIES,
+    *TRAINED_STRATEGIES,
+    "lora+few-shot",
+    "full+few-shot",
+    "prompt-tuning+few-shot",
+)
+
+
 def expand(
     strategies: list[str],
     base: dict[str, Any],
@@ -51,14 +64,22 @@ def expand(
     demo_methods: list[str],
     model: str,
     seed: int,
+    training: dict[str, Any] | None = None,
 ) -> list[RunConfig]:
-    """Every strategy × wording (× demo method for few-shot), in a stable order."""
+    """Every strategy × wording (× demo method when it has demos), in a stable order.
+
+    Prompt strategies try every wording; trained ones use the first (training is the costly
+    part) and carry the training settings in their identity.
+    """
     runs = []
     for strategy in strategies:
-        few = strategy == "few-shot"
+        few = strategy.endswith("few-shot")
+        trained = strategy not in PROMPT_STRATEGIES
         for method in demo_methods if few else ["random"]:
-            for wording in wordings:
+            for wording in wordings[:1] if trained else wordings:
                 shots = base.get("shots", 0) if few else 0
                 settings = {**base, "wording": wording, "demos": method, "shots": shots}
+                if trained:
+                    settings["training"] = (training or {}).get(strategy.split("+")[0], {})
                 runs.append(RunConfig(strategy, settings, model, seed))
     return runs

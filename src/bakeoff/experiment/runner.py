@@ -6,9 +6,11 @@ The test split is touched only by `predict`, for the final score.
 from __future__ import annotations
 
 import hashlib
+import shutil
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,20 +18,14 @@ from bakeoff import __version__
 from bakeoff.evaluation.registry import metrics_for
 from bakeoff.evaluation.score import score_predictions
 from bakeoff.experiment.plan import RunConfig
+from bakeoff.experiment.registry import build_strategy
 from bakeoff.experiment.results import ResultsFile
 from bakeoff.models.base import LanguageModel, Progress
-from bakeoff.prompting.strategies import PromptSettings, PromptStrategy
-from bakeoff.strategy import Prediction, RunContext, Strategy
+from bakeoff.strategy import Prediction, RunContext
 from bakeoff.task.data import Splits
 from bakeoff.task.spec import TaskSpec
 
 ProgressFactory = Callable[[str, int], Progress]  # (description, total) -> advance callback
-
-
-def build_strategy(run: RunConfig) -> Strategy:
-    if run.strategy in {"zero-shot", "few-shot"}:
-        return PromptStrategy(run.strategy, PromptSettings.model_validate(run.settings))
-    raise ValueError(f"unknown strategy {run.strategy}")
 
 
 def setup_fingerprint(
@@ -71,25 +67,36 @@ def execute(
     run: RunConfig,
     task: TaskSpec,
     splits: Splits,
-    model: LanguageModel,
+    model: Callable[[], LanguageModel],
     ctx: RunContext,
     progress: ProgressFactory,
 ) -> dict[str, Any]:
+    """Adapt, predict the test split, score, save the artifact; return the run's record."""
     strategy = build_strategy(run)
+    ctx = replace(ctx, run_dir=ctx.out_dir / "runs" / run.key if ctx.out_dir else None)
     start = time.perf_counter()
-    candidate = strategy.adapt(task, model, splits.train, splits.validation, ctx)
+    lm = model() if strategy.uses_model else None
+    candidate = strategy.adapt(task, lm, splits.train, splits.validation, ctx)  # type: ignore[arg-type]
     adapt_seconds = time.perf_counter() - start
     start = time.perf_counter()
     preds = candidate.predict(splits.test, progress(run.label, len(splits.test)))
     seconds = time.perf_counter() - start
     scored = score_predictions(task, splits.test, [p.output for p in preds], seed=run.seed)
+    artifact = None
+    if ctx.run_dir is not None:
+        artifact = ctx.run_dir / "artifact"
+        candidate.save(artifact)
+        shutil.rmtree(ctx.run_dir / "checkpoint", ignore_errors=True)
+    n_params = (candidate.training or {}).get("parameters") or (lm.n_parameters if lm else 0)
     return {
         "key": run.key,
         "label": run.label,
         "strategy": run.strategy,
         "config": {"settings": run.settings, "model": run.model, "seed": run.seed},
         **scored,
-        "usage": usage(preds, seconds, adapt_seconds, model.n_parameters),
+        "usage": usage(preds, seconds, adapt_seconds, n_params),
+        "training": candidate.training,
+        "artifact": str(artifact) if artifact else None,
         "candidate": candidate.describe(),
         "predictions": [
             {
@@ -138,16 +145,22 @@ def run_all(
     setup: dict[str, Any],
     progress: ProgressFactory,
     on_done: Callable[[dict[str, Any], bool], None] = lambda run, skipped: None,
+    context: dict[str, Any] | None = None,
 ) -> ResultsFile:
     """Run what is not done yet; results.json is rewritten after every run."""
     store = ResultsFile(out_dir, {**setup, "bakeoff": __version__})
-    ctx = RunContext(seed=setup["seed"], out_dir=out_dir)
-    model: LanguageModel | None = None
+    ctx = replace(RunContext(seed=setup["seed"], out_dir=out_dir), **(context or {}))
+    loaded: list[LanguageModel] = []
+
+    def model() -> LanguageModel:  # loaded once, and only if a strategy needs it
+        if not loaded:
+            loaded.append(model_loader())
+        return loaded[0]
+
     for run in runs:
         if store.done(run.key):
             on_done(next(r for r in store.runs if r["key"] == run.key), True)
             continue
-        model = model or model_loader()
         result = execute(run, task, splits, model, ctx, progress)
         after = [r for r in store.runs if r["key"] != run.key] + [result]
         store.add(result, {"data": splits.summary(), "wording_spread": wording_spread(task, after)})

@@ -35,6 +35,7 @@ class HFCausalLM:
         self.name = name
         self.max_batch_tokens = max_batch_tokens
         self.n_parameters = sum(p.numel() for p in model.parameters())
+        self.cache_prefix = True  # off for models whose forward() adds tokens (soft prompts)
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
 
@@ -53,6 +54,17 @@ class HFCausalLM:
             dtype=getattr(torch, dtype),
         )
         return cls(model, tokenizer, name)
+
+    def copy(self) -> HFCausalLM:
+        """An independent copy of the weights (to fine-tune without touching this one)."""
+        import copy
+
+        return HFCausalLM(
+            copy.deepcopy(self.model),
+            self.tokenizer,
+            self.name,
+            max_batch_tokens=self.max_batch_tokens,
+        )
 
     # --- text <-> tokens -------------------------------------------------------------
     @property
@@ -90,7 +102,7 @@ class HFCausalLM:
                     if not option_ids[opt]:
                         raise ValueError(f"option {opt!r} encodes to no tokens")
         shared = common_prefix_length(prompts)
-        shared = shared if shared >= MIN_SHARED_PREFIX else 0
+        shared = shared if shared >= MIN_SHARED_PREFIX and self.cache_prefix else 0
         prefix = self._prefix_cache(prompts[0][:shared]) if shared else None
 
         items = [
@@ -127,9 +139,10 @@ class HFCausalLM:
         for row, item in enumerate(batch):
             input_ids[row, : len(item.ids)] = torch.tensor(item.ids)
             mask[row, shared : shared + len(item.ids)] = 1
-        positions = torch.arange(shared, shared + width)[None].expand(len(batch), -1)
-        kwargs: dict[str, Any] = {"attention_mask": mask, "position_ids": positions}
+        kwargs: dict[str, Any] = {"attention_mask": mask}
         if prefix is not None:
+            positions = torch.arange(shared, shared + width)[None].expand(len(batch), -1)
+            kwargs["position_ids"] = positions
             kwargs["past_key_values"] = expand_cache(prefix, len(batch))
         kwargs["use_cache"] = prefix is not None
         if self._head_split is None:
@@ -144,6 +157,8 @@ class HFCausalLM:
     def _head_split(self) -> tuple[Any, Any] | None:
         """(decoder, lm_head) when logits are a plain projection of the last hidden state."""
         config = self.model.config
+        if not self.cache_prefix:
+            return None
         if getattr(config, "final_logit_softcapping", None) or not hasattr(
             self.model, "get_decoder"
         ):

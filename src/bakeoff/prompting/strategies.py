@@ -6,6 +6,7 @@ bakeoff run --task examples/sst2/task.yaml --strategy few-shot --demos knn --sho
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
@@ -60,11 +61,12 @@ class PromptCandidate:
         self.task, self.model, self.layout = task, model, layout
         self.selector, self.settings = selector, settings
         self._prior: list[float] | None = None
+        self.training: dict[str, Any] | None = None  # a prompt trains nothing
 
     def _demo(self, ex: Example) -> Demo:
-        return Demo(ex.text, self._answer_words(ex))
+        return Demo(ex.text, self.answer_words(ex))
 
-    def _answer_words(self, ex: Example) -> str:
+    def answer_words(self, ex: Example) -> str:
         if ex.label is None:
             return ex.target
         return next(lab.words for lab in self.task.labels or [] if lab.name == ex.label)
@@ -85,9 +87,14 @@ class PromptCandidate:
         }
         if isinstance(self.selector, FixedDemos):
             info["demos"] = [
-                {"text": d.text, "answer": self._answer_words(d)} for d in self.selector.demos
+                {"text": d.text, "answer": self.answer_words(d)} for d in self.selector.demos
             ]
         return info
+
+    def save(self, folder: Path) -> None:
+        from bakeoff.experiment.artifact import save_prompt_artifact
+
+        save_prompt_artifact(self, folder)
 
     def predict(
         self, examples: Sequence[Example], progress: Progress | None = None
@@ -154,6 +161,8 @@ class PromptCandidate:
 class PromptStrategy:
     """zero-shot (no demos) or few-shot (demos from train): the prompt is the whole adaptation."""
 
+    uses_model = True
+
     def __init__(self, name: str, settings: PromptSettings):
         if name == "few-shot" and settings.shots == 0:
             settings = settings.model_copy(update={"shots": 8})
@@ -183,13 +192,13 @@ class PromptStrategy:
         if s.shots == 0:
             return FixedDemos([])
         if s.demos == "knn":
-            return NearestDemos(train, s.shots, _embedder(ctx))
+            return NearestDemos(train, s.shots, embedder_for(ctx))
         if s.demos == "stratified" and task.kind == "classification":
             return stratified_demos(train, s.shots, ctx.seed)
         return random_demos(train, s.shots, ctx.seed)
 
 
-def _embedder(ctx: RunContext) -> Any:
+def embedder_for(ctx: RunContext) -> Any:
     from bakeoff.models.encoder import Embedder
 
     key = f"embedder:{ctx.encoder_name}"

@@ -6,10 +6,10 @@ import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from bakeoff.errors import Problem
+from bakeoff.errors import Problem, ProblemsError
 from bakeoff.prompting.templates import TemplateError, render_template
 from bakeoff.task.example import Example, normalize_text
-from bakeoff.task.load import RawRow
+from bakeoff.task.load import RawRow, ReadResult
 from bakeoff.task.spec import TaskSpec
 
 
@@ -171,3 +171,16 @@ def find_leakage(
                     )
                 )
     return problems
+
+
+def input_examples(result: ReadResult, task: TaskSpec) -> list[Example]:
+    """Examples from rows that need only the input (labels optional), for `bakeoff predict`."""
+    out = Checked()
+    for row in result.rows:
+        text = _input_text(row, task, out)
+        if text is not None:
+            out.examples.append(Example(f"{row.file}:{row.line}", text))
+    problems = result.problems + out.problems
+    if problems:
+        raise ProblemsError("the input file has problems", problems)
+    return out.examples

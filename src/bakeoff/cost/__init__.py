@@ -1,0 +1,1 @@
+"""The cost ledger: what each run spent on training and per request."""

@@ -1,0 +1,1 @@
+"""Fine-tuning strategies (LoRA, full, prompt tuning, encoder + head) and their shared loop."""

@@ -1,0 +1,130 @@
+"""LoRA, full fine-tuning and prompt tuning of a causal LM, each paired with a prompt strategy.
+
+The paired prompt (zero-shot instruction or few-shot demos) is used in training and at
+inference: `lora+few-shot` is the hybrid. The result is a PromptCandidate over the tuned model,
+so it is scored, reported and served exactly like a prompted one.
+
+    bakeoff run --task examples/sst2/task.yaml --strategy lora --train-size 1000 --out runs/lora
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bakeoff.cost.ledger import folder_size_mb, peak_rss_mb, training_flops
+from bakeoff.errors import BakeoffError
+from bakeoff.finetuning.causal_job import CausalJob
+from bakeoff.finetuning.config import LoraSettings, PromptTuningSettings, TrainConfig
+from bakeoff.finetuning.methods import METHODS, trainable_parameters
+from bakeoff.finetuning.trainer import TrainReport
+from bakeoff.finetuning.trainer import train as run_training
+from bakeoff.models.base import LanguageModel, Progress
+from bakeoff.models.hf import HFCausalLM
+from bakeoff.prompting.strategies import PromptCandidate, PromptSettings, PromptStrategy
+from bakeoff.strategy import Prediction, RunContext
+from bakeoff.task.example import Example
+from bakeoff.task.spec import TaskSpec
+
+
+def training_summary(report: TrainReport, n_params: int, n_trainable: int) -> dict[str, Any]:
+    return {
+        **report.as_dict(),
+        "parameters": n_params,
+        "trainable_parameters": n_trainable,
+        "flops": training_flops(n_params, n_trainable, report.tokens),
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+class TunedCandidate:
+    """A prompt candidate whose model weights were trained."""
+
+    def __init__(self, prompt: PromptCandidate, method: str, training: dict[str, Any]):
+        self.prompt, self.method = prompt, method
+        self.training: dict[str, Any] | None = training
+
+    def describe(self) -> dict[str, Any]:
+        return {**self.prompt.describe(), "method": self.method}
+
+    def predict(
+        self, examples: Sequence[Example], progress: Progress | None = None
+    ) -> list[Prediction]:
+        return self.prompt.predict(examples, progress)
+
+    def save(self, folder: Path) -> None:
+        self.prompt.save(folder)
+        lm = self.prompt.model
+        assert isinstance(lm, HFCausalLM)
+        if self.method == "full":
+            lm.model.save_pretrained(folder / "model", safe_serialization=True)
+            lm.tokenizer.save_pretrained(folder / "model")
+        else:  # standard PEFT layout: PeftModel.from_pretrained(base, folder / "adapter")
+            lm.model.save_pretrained(folder / "adapter", safe_serialization=True)
+        training = self.training or {}
+        manifest = json.loads((folder / "manifest.json").read_text())
+        manifest["method"] = self.method
+        manifest["training"] = {k: v for k, v in training.items() if k != "history"}
+        (folder / "manifest.json").write_text(json.dumps(manifest, indent=1))
+        training["artifact_mb"] = folder_size_mb(folder)
+
+
+class CausalFineTune:
+    """One of METHODS on a copy of the base model, trained by the shared loop."""
+
+    uses_model = True
+
+    def __init__(
+        self,
+        method: str,
+        prompt: PromptSettings,
+        train_config: TrainConfig,
+        lora: LoraSettings | None = None,
+        prompt_tuning: PromptTuningSettings | None = None,
+    ):
+        if method not in METHODS:
+            raise BakeoffError(
+                f"unknown fine-tuning method '{method}'; choose {', '.join(METHODS)}"
+            )
+        self.method = method
+        self.name = method + ("+few-shot" if prompt.shots else "")
+        self.prompt_strategy = PromptStrategy("few-shot" if prompt.shots else "zero-shot", prompt)
+        self.train_config = train_config
+        self.lora = lora or LoraSettings()
+        self.prompt_tuning = prompt_tuning or PromptTuningSettings()
+
+    def adapt(
+        self,
+        task: TaskSpec,
+        model: LanguageModel,
+        train: list[Example],
+        validation: list[Example],
+        ctx: RunContext,
+    ) -> TunedCandidate:
+        if not isinstance(model, HFCausalLM):
+            raise BakeoffError(
+                f"{self.name} needs a transformers model, not {type(model).__name__}"
+            )
+        lm = model.copy()  # never train the shared base model in place
+        candidate = self.prompt_strategy.adapt(task, lm, train, validation, ctx)
+        lm.model = METHODS[self.method](
+            lm.model,
+            settings=self.lora if self.method == "lora" else self.prompt_tuning,
+            init_ids=lm.encode_continuation(candidate.layout.instruction or task.name),
+        )
+        lm.cache_prefix = self.method != "prompt-tuning"  # soft prompts live inside forward()
+        job = CausalJob(
+            lm, candidate, task, train, validation, self.train_config.max_length, ctx.seed
+        )
+        report = run_training(
+            job,
+            self.train_config,
+            seed=ctx.seed,
+            checkpoint_dir=ctx.run_dir / "checkpoint" if ctx.run_dir else None,
+            progress=ctx.train_progress,
+        )
+        lm.model.eval()
+        summary = training_summary(report, model.n_parameters, trainable_parameters(lm.model))
+        return TunedCandidate(candidate, self.method, summary)
