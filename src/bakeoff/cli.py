@@ -272,8 +272,7 @@ def predict(
     from bakeoff.task.validate import input_examples
 
     with user_errors():
-        candidate = load_candidate(artifact)
-        task = candidate.task  # type: ignore[attr-defined]
+        task, candidate = load_candidate(artifact)
         examples = input_examples(read_rows(input_file), task)
         preds = candidate.predict(examples)
         lines = [

@@ -19,6 +19,7 @@ from bakeoff.task.example import Example
 if TYPE_CHECKING:
     from bakeoff.prompting.strategies import PromptCandidate
     from bakeoff.strategy import Candidate
+    from bakeoff.task.spec import TaskSpec
 
 
 def _write_examples(path: Path, examples: list[Example]) -> None:
@@ -77,20 +78,21 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     return manifest
 
 
-def load_candidate(folder: Path) -> Candidate:
-    """Rebuild the candidate saved in `folder`."""
+def load_candidate(folder: Path) -> tuple[TaskSpec, Candidate]:
+    """The task and the candidate saved in `folder`."""
     from bakeoff.prompting.demos import FixedDemos, NearestDemos
     from bakeoff.prompting.layout import PromptLayout
     from bakeoff.prompting.strategies import PromptCandidate, PromptSettings, embedder_for
     from bakeoff.strategy import RunContext
-    from bakeoff.task.spec import TaskSpec
 
     manifest = read_manifest(folder)
+    from bakeoff.task.spec import TaskSpec
+
     task = TaskSpec.model_validate(manifest["task"])
     if manifest.get("kind") == "encoder-head":
         from bakeoff.finetuning.encoder_head import load_encoder_candidate
 
-        return load_encoder_candidate(folder, task, manifest)
+        return task, load_encoder_candidate(folder, task, manifest)
     lm = _load_model(folder, manifest)
     p = manifest["prompt"]
     settings = PromptSettings.model_validate(p["settings"])
@@ -103,8 +105,8 @@ def load_candidate(folder: Path) -> Candidate:
     if manifest.get("method"):
         from bakeoff.finetuning.causal import TunedCandidate
 
-        return TunedCandidate(candidate, manifest["method"], manifest.get("training", {}))
-    return candidate
+        return task, TunedCandidate(candidate, manifest["method"], manifest.get("training", {}))
+    return task, candidate
 
 
 def _load_model(folder: Path, manifest: dict[str, Any]) -> Any:
