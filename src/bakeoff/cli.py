@@ -307,3 +307,7 @@ def models() -> None:
 
 def main() -> None:  # pragma: no cover - console entry point
     sys.exit(app())
+
+
+if __name__ == "__main__":  # python -m bakeoff.cli
+    main()

@@ -96,7 +96,9 @@ class EncoderCandidate:
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
             batch = self.encode([examples[i].text for i in chunk])
-            probs = torch.softmax(self.model(**batch).float(), dim=-1)  # (B, K)
+            probs = torch.softmax(
+                self.model(batch["input_ids"], batch["attention_mask"]).float(), -1
+            )
             tokens = batch["attention_mask"].sum(1)
             for row, i in enumerate(chunk):
                 p = probs[row].tolist()

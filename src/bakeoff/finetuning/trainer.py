@@ -230,5 +230,7 @@ def train(
 
     if best is not None and report.best_step != loop["step"]:
         job.load_trainable_state(best)
+    # drop the autocast wrapper: the tuned model predicts in its own dtype, as after a reload
+    accelerator.unwrap_model(module, keep_fp32_wrapper=False)
     accelerator.free_memory()
     return report
