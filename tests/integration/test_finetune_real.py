@@ -121,6 +121,8 @@ def test_kill_minus_nine_then_resume(tmp_path: Path) -> None:
         "8",
         "--batch-size",
         "4",
+        "--patience",
+        "100",
         "--limit-test",
         "8",
         "--wordings",
