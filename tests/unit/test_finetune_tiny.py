@@ -73,43 +73,29 @@ def test_method_trains_saves_and_reloads(
         assert reloaded["probabilities"][label] == pytest.approx(p, abs=1e-4)
 
 
-def test_too_long_rows_are_a_clear_error(tmp_path: Path, tiny_model_dir: Path) -> None:
-    result = CliRunner().invoke(
-        app,
-        [
-            "run",
-            "--task",
-            str(make_task(tmp_path)),
-            "--model",
-            str(tiny_model_dir),
-            "--out",
-            str(tmp_path / "o"),
-            "--strategy",
-            "lora",
-            "--max-length",
-            "8",
-        ],
-    )
-    assert result.exit_code == 2
-    assert "longer than --max-length 8" in " ".join(result.output.split())
-
-
-def test_unknown_lora_target_lists_the_layers(tmp_path: Path, tiny_model_dir: Path) -> None:
-    result = CliRunner().invoke(
-        app,
-        [
-            "run",
-            "--task",
-            str(make_task(tmp_path)),
-            "--model",
-            str(tiny_model_dir),
-            "--out",
-            str(tmp_path / "o"),
-            "--strategy",
-            "lora",
-            "--lora-targets",
-            "c_attn",
-        ],
-    )
-    assert result.exit_code == 2
-    assert "c_attn not in this model" in result.output and "q_proj" in result.output
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--max-length", "8"], "longer than --max-length 8"),
+        (["--lora-targets", "c_attn"], "c_attn not in this model; its linear layers are"),
+        (["--lr", "-1"], "--lr: Input should be greater than 0"),
+    ],
+)
+def test_bad_training_settings_are_clear_errors(
+    tmp_path: Path, tiny_model_dir: Path, extra: list[str], message: str
+) -> None:
+    args = [
+        "run",
+        "--task",
+        str(make_task(tmp_path)),
+        "--model",
+        str(tiny_model_dir),
+        "--out",
+        str(tmp_path / "o"),
+        "--strategy",
+        "lora",
+        *extra,
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split())

@@ -104,3 +104,9 @@ def score_predictions(
         estimate = bootstrap(stats[name], len(gold), seed=seed, n_boot=n_boot)
         metrics[name] = {**estimate.as_dict(), "higher_is_better": METRICS[name].higher_is_better}
     return {"metrics": metrics, **details}
+
+
+def headline_value(task: TaskSpec, gold: list[Example], predicted: list[str | None]) -> float:
+    """The task's first metric, without a CI (for validation during training)."""
+    name = metrics_for(task.kind, task.metrics)[0]
+    return float(score_predictions(task, gold, predicted, n_boot=0)["metrics"][name]["value"])

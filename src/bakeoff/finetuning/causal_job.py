@@ -8,8 +8,7 @@ from typing import Any
 import torch
 
 from bakeoff.errors import BakeoffError
-from bakeoff.evaluation.registry import metrics_for
-from bakeoff.evaluation.score import score_predictions
+from bakeoff.evaluation.score import headline_value
 from bakeoff.models.hf import HFCausalLM
 from bakeoff.prompting.strategies import PromptCandidate
 from bakeoff.task.example import Example
@@ -63,7 +62,6 @@ class CausalJob:
                 f"raise --max-length to {longest}, use fewer shots, or shorten the inputs."
             )
         self.lengths = [len(ids) for ids, _ in self.rows]
-        self.metric = metrics_for(task.kind, task.metrics)[0]
 
     def collate(self, indices: list[int]) -> dict[str, torch.Tensor]:
         width = max(self.lengths[i] for i in indices)
@@ -86,8 +84,7 @@ class CausalJob:
     def evaluate(self, split: str, rows: int) -> float:
         examples = (self.validation if split == "validation" else self.train_probe)[:rows]
         preds = self.candidate.predict(examples)
-        scored = score_predictions(self.task, examples, [p.output for p in preds], n_boot=0)
-        return float(scored["metrics"][self.metric]["value"])
+        return headline_value(self.task, examples, [p.output for p in preds])
 
     def param_groups(self, lr: float) -> list[dict[str, Any]]:
         return [{"params": [p for p in self.module.parameters() if p.requires_grad], "lr": lr}]

@@ -21,8 +21,7 @@ from safetensors.torch import load_file, save_file
 from bakeoff import __version__
 from bakeoff.cost.ledger import folder_size_mb, peak_rss_mb, training_flops
 from bakeoff.errors import BakeoffError
-from bakeoff.evaluation.registry import metrics_for
-from bakeoff.evaluation.score import score_predictions
+from bakeoff.evaluation.score import headline_value
 from bakeoff.finetuning.config import EncoderHeadSettings, TrainConfig
 from bakeoff.finetuning.trainer import train as run_training
 from bakeoff.models.base import LanguageModel, Progress
@@ -160,7 +159,6 @@ class EncoderJob:
         self.ids: list[list[int]] = enc["input_ids"]
         self.targets = [index[ex.label or ""] for ex in train_rows]
         self.lengths = [len(ids) for ids in self.ids]
-        self.metric = metrics_for(candidate.task.kind, candidate.task.metrics)[0]
 
     def collate(self, indices: list[int]) -> dict[str, torch.Tensor]:
         width = max(self.lengths[i] for i in indices)
@@ -183,10 +181,7 @@ class EncoderJob:
     def evaluate(self, split: str, rows: int) -> float:
         examples = (self.validation if split == "validation" else self.train_probe)[:rows]
         preds = self.candidate.predict(examples)
-        scored = score_predictions(
-            self.candidate.task, examples, [p.output for p in preds], n_boot=0
-        )
-        return float(scored["metrics"][self.metric]["value"])
+        return headline_value(self.candidate.task, examples, [p.output for p in preds])
 
     def param_groups(self, lr: float) -> list[dict[str, Any]]:
         return [
