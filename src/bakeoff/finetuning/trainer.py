@@ -111,9 +111,14 @@ def train(
     progress: Callable[[int, dict[str, float]], None] | None = None,
 ) -> TrainReport:
     from accelerate import Accelerator
+    from accelerate.state import AcceleratorState, GradientState
     from accelerate.utils import set_seed
 
     bf16 = use_bf16(cfg.precision)
+    # Accelerate keeps its settings process-wide; each run may choose its own precision.
+    # The process group (PartialState) is kept, so `accelerate launch` runs stay distributed.
+    AcceleratorState._reset_state(reset_partial_state=False)
+    GradientState._reset_state()
     accelerator = Accelerator(
         mixed_precision="bf16" if bf16 else "no", gradient_accumulation_steps=cfg.grad_accum
     )
