@@ -14,11 +14,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from bakeoff.cost.ledger import folder_size_mb, peak_rss_mb, training_flops
 from bakeoff.errors import BakeoffError
 from bakeoff.finetuning.causal_job import CausalJob
 from bakeoff.finetuning.config import LoraSettings, PromptTuningSettings, TrainConfig
 from bakeoff.finetuning.methods import METHODS, trainable_parameters
+from bakeoff.finetuning.precision import use_bf16
 from bakeoff.finetuning.trainer import TrainReport
 from bakeoff.finetuning.trainer import train as run_training
 from bakeoff.models.base import LanguageModel, Progress
@@ -27,6 +30,13 @@ from bakeoff.prompting.strategies import PromptCandidate, PromptSettings, Prompt
 from bakeoff.strategy import Prediction, RunContext
 from bakeoff.task.example import Example
 from bakeoff.task.spec import TaskSpec
+
+
+def _upcast_trainable(model: torch.nn.Module) -> torch.nn.Module:
+    for p in model.parameters():
+        if p.requires_grad and p.dtype != torch.float32:
+            p.data = p.data.float()
+    return model
 
 
 def training_summary(report: TrainReport, n_params: int, n_trainable: int) -> dict[str, Any]:
@@ -95,6 +105,11 @@ class CausalFineTune:
         self.lora = lora or LoraSettings()
         self.prompt_tuning = prompt_tuning or PromptTuningSettings()
 
+    def _make_trainable(self, base: torch.nn.Module, init_ids: list[int]) -> torch.nn.Module:
+        settings = self.lora if self.method == "lora" else self.prompt_tuning
+        model = METHODS[self.method](base, settings=settings, init_ids=init_ids)
+        return _upcast_trainable(model)
+
     def adapt(
         self,
         task: TaskSpec,
@@ -109,11 +124,12 @@ class CausalFineTune:
             )
         lm = model.copy()  # never train the shared base model in place
         candidate = self.prompt_strategy.adapt(task, lm, train, validation, ctx)
-        lm.model = METHODS[self.method](
-            lm.model,
-            settings=self.lora if self.method == "lora" else self.prompt_tuning,
-            init_ids=lm.encode_continuation(candidate.layout.instruction or task.name),
-        )
+        init_ids = lm.encode_continuation(candidate.layout.instruction or task.name)
+        # Frozen weights in bf16 spare a cast of every weight at every step under autocast
+        # (1.7x tokens/s for LoRA on this CPU); the trainable ones stay fp32.
+        frozen_bf16 = self.method != "full" and use_bf16(self.train_config.precision)
+        base = lm.model.to(torch.bfloat16) if frozen_bf16 else lm.model
+        lm.model = self._make_trainable(base, init_ids)
         lm.cache_prefix = self.method != "prompt-tuning"  # soft prompts live inside forward()
         job = CausalJob(
             lm, candidate, task, train, validation, self.train_config.max_length, ctx.seed
@@ -125,6 +141,11 @@ class CausalFineTune:
             checkpoint_dir=ctx.run_dir / "checkpoint" if ctx.run_dir else None,
             progress=ctx.train_progress,
         )
+        if frozen_bf16:  # predict on the exact fp32 base, as a reloaded adapter would
+            trained = {name: p.detach().float() for name, p in job.trainable_state().items()}
+            lm.model = self._make_trainable(model.copy().model, init_ids)
+            job.module = lm.model
+            job.load_trainable_state(trained)
         lm.model.eval()
         summary = training_summary(report, model.n_parameters, trainable_parameters(lm.model))
         return TunedCandidate(candidate, self.method, summary)
