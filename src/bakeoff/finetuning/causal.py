@@ -16,14 +16,14 @@ from typing import Any
 
 import torch
 
-from bakeoff.cost.ledger import folder_size_mb, peak_rss_mb, training_flops
+from bakeoff.cost.ledger import folder_size_mb
 from bakeoff.errors import BakeoffError
 from bakeoff.finetuning.causal_job import CausalJob
 from bakeoff.finetuning.config import LoraSettings, PromptTuningSettings, TrainConfig
 from bakeoff.finetuning.methods import METHODS, trainable_parameters
 from bakeoff.finetuning.precision import use_bf16
-from bakeoff.finetuning.trainer import TrainReport
 from bakeoff.finetuning.trainer import train as run_training
+from bakeoff.finetuning.trainer import training_summary
 from bakeoff.models.base import LanguageModel, Progress
 from bakeoff.models.hf import HFCausalLM
 from bakeoff.prompting.strategies import PromptCandidate, PromptSettings, PromptStrategy
@@ -37,16 +37,6 @@ def _upcast_trainable(model: torch.nn.Module) -> torch.nn.Module:
         if p.requires_grad and p.dtype != torch.float32:
             p.data = p.data.float()
     return model
-
-
-def training_summary(report: TrainReport, n_params: int, n_trainable: int) -> dict[str, Any]:
-    return {
-        **report.as_dict(),
-        "parameters": n_params,
-        "trainable_parameters": n_trainable,
-        "flops": training_flops(n_params, n_trainable, report.tokens),
-        "peak_rss_mb": peak_rss_mb(),
-    }
 
 
 class TunedCandidate:

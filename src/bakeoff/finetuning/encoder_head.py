@@ -19,11 +19,12 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from bakeoff import __version__
-from bakeoff.cost.ledger import folder_size_mb, peak_rss_mb, training_flops
+from bakeoff.cost.ledger import folder_size_mb
 from bakeoff.errors import BakeoffError
 from bakeoff.evaluation.score import headline_value
 from bakeoff.finetuning.config import EncoderHeadSettings, TrainConfig
 from bakeoff.finetuning.trainer import train as run_training
+from bakeoff.finetuning.trainer import training_summary
 from bakeoff.models.base import LanguageModel, Progress
 from bakeoff.models.encoder import Embedder
 from bakeoff.strategy import Prediction, RunContext
@@ -257,11 +258,7 @@ class EncoderHead:
         classifier.eval()
         n = sum(p.numel() for p in classifier.parameters())
         candidate.training = {
-            **report.as_dict(),
-            "parameters": n,
-            "trainable_parameters": n,
-            "flops": training_flops(n, n, report.tokens),
-            "peak_rss_mb": peak_rss_mb(),
+            **training_summary(report, n, n),
             "wall_seconds": time.perf_counter() - started,
         }
         return candidate

@@ -239,3 +239,16 @@ def train(
     accelerator.unwrap_model(module, keep_fp32_wrapper=False)
     accelerator.free_memory()
     return report
+
+
+def training_summary(report: TrainReport, n_params: int, n_trainable: int) -> dict[str, Any]:
+    """The run's training ledger: the loop's report plus FLOPs and memory."""
+    from bakeoff.cost.ledger import peak_rss_mb, training_flops
+
+    return {
+        **report.as_dict(),
+        "parameters": n_params,
+        "trainable_parameters": n_trainable,
+        "flops": training_flops(n_params, n_trainable, report.tokens),
+        "peak_rss_mb": peak_rss_mb(),
+    }
