@@ -125,6 +125,7 @@ def run(
     precision: Annotated[str, typer.Option(help="auto (bf16 if supported), fp32, bf16.")] = "auto",
     lora_r: Annotated[int, typer.Option(help="LoRA rank.")] = 8,
     lora_alpha: Annotated[int, typer.Option(help="LoRA alpha.")] = 16,
+    lora_dropout: Annotated[float, typer.Option(help="LoRA dropout.")] = 0.05,
     lora_targets: Annotated[
         str, typer.Option(help="LoRA target modules (a,b,…) or auto.")
     ] = "auto",
@@ -137,7 +138,7 @@ def run(
     """
     from bakeoff.cli_output import print_leaderboard, progress_factory, write_markdown
     from bakeoff.experiment.plan import STRATEGIES, expand
-    from bakeoff.experiment.runner import run_all, setup_fingerprint
+    from bakeoff.experiment.runner import is_main_process, run_all, setup_fingerprint
     from bakeoff.models.hf import HFCausalLM
     from bakeoff.prompting.strategies import PromptSettings
     from bakeoff.task.data import load_splits
@@ -170,6 +171,7 @@ def run(
             },
             "lora": {
                 "r": lora_r,
+                "dropout": lora_dropout,
                 "alpha": lora_alpha,
                 "target_modules": "auto" if lora_targets == "auto" else lora_targets.split(","),
             },
@@ -200,6 +202,8 @@ def run(
                 setup,
                 progress,
             )
+        if not is_main_process():
+            return
         print_leaderboard(task, store.runs)
         write_markdown(task, store.data, out / "report.md")
         print(f"results: {out / 'results.json'}\nreport:  {out / 'report.md'}")

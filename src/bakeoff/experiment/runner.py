@@ -6,6 +6,7 @@ The test split is touched only by `predict`, for the final score.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import time
 from collections import defaultdict
@@ -26,6 +27,23 @@ from bakeoff.task.data import Splits
 from bakeoff.task.spec import TaskSpec
 
 ProgressFactory = Callable[[str, int], Progress]  # (description, total) -> advance callback
+
+
+def seed_everything(seed: int) -> None:
+    """Python, NumPy and torch RNGs (torch's differs per process unless seeded)."""
+    import random
+
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def is_main_process() -> bool:
+    """False in the extra processes of `torchrun` / `accelerate launch`: they train, not write."""
+    return os.environ.get("RANK", "0") == "0"
 
 
 def setup_fingerprint(
@@ -76,6 +94,7 @@ def execute(
     ctx = replace(ctx, run_dir=ctx.out_dir / "runs" / run.key if ctx.out_dir else None)
     start = time.perf_counter()
     lm = model() if strategy.uses_model else None
+    seed_everything(run.seed)  # each run alike whatever ran before it in this process
     candidate = strategy.adapt(task, lm, splits.train, splits.validation, ctx)  # type: ignore[arg-type]
     adapt_seconds = time.perf_counter() - start
     start = time.perf_counter()
@@ -83,7 +102,7 @@ def execute(
     seconds = time.perf_counter() - start
     scored = score_predictions(task, splits.test, [p.output for p in preds], seed=run.seed)
     artifact = None
-    if ctx.run_dir is not None:
+    if ctx.run_dir is not None and is_main_process():
         artifact = ctx.run_dir / "artifact"
         candidate.save(artifact)
         shutil.rmtree(ctx.run_dir / "checkpoint", ignore_errors=True)
@@ -163,6 +182,8 @@ def run_all(
             continue
         result = execute(run, task, splits, model, ctx, progress)
         after = [r for r in store.runs if r["key"] != run.key] + [result]
-        store.add(result, {"data": splits.summary(), "wording_spread": wording_spread(task, after)})
+        if is_main_process():
+            spread = wording_spread(task, after)
+            store.add(result, {"data": splits.summary(), "wording_spread": spread})
         on_done(result, False)
     return store

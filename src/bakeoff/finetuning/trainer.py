@@ -55,6 +55,7 @@ class TrainReport:
     eval_seconds: float = 0.0
     tokens: int = 0  # tokens processed by forward + backward
     precision: str = "fp32"
+    processes: int = 1  # data-parallel processes (torchrun / accelerate launch)
     resumed_from_step: int | None = None
     warnings: list[str] = field(default_factory=list)
 
@@ -120,12 +121,15 @@ def train(
     AcceleratorState._reset_state(reset_partial_state=False)
     GradientState._reset_state()
     accelerator = Accelerator(
-        mixed_precision="bf16" if bf16 else "no", gradient_accumulation_steps=cfg.grad_accum
+        mixed_precision="bf16" if bf16 else "no",
+        gradient_accumulation_steps=cfg.grad_accum,
+        cpu=not torch.cuda.is_available(),  # lets torchrun start gloo processes on CPUs
     )
     set_seed(seed)
     world, rank = accelerator.num_processes, accelerator.process_index
     n_batches = math.ceil(len(job.lengths) / cfg.batch_size)
-    steps_per_epoch = max(1, math.ceil(n_batches / world / cfg.grad_accum))
+    per_rank = n_batches // world if world > 1 else n_batches  # every rank: as many batches
+    steps_per_epoch = max(1, math.ceil(per_rank / cfg.grad_accum))
     total = math.ceil(cfg.epochs * steps_per_epoch)
     total = min(total, cfg.max_steps) if cfg.max_steps else total
 
@@ -133,7 +137,7 @@ def train(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(total, cfg.warmup_ratio))
     module, optimizer = accelerator.prepare(job.module, optimizer)
 
-    report = TrainReport(precision="bf16" if bf16 else "fp32")
+    report = TrainReport(precision="bf16" if bf16 else "fp32", processes=world)
     loop: dict[str, Any] = {
         "step": 0,
         "epoch": 0,
@@ -199,9 +203,9 @@ def train(
 
     module.train()
     while loop["step"] < total and not report.stopped_early:
-        batches = length_grouped_batches(job.lengths, cfg.batch_size, seed + loop["epoch"])[
-            rank::world
-        ]
+        epoch_batches = length_grouped_batches(job.lengths, cfg.batch_size, seed + loop["epoch"])
+        # rank r takes batches r, r+world, …; all ranks take the same count (DDP needs it)
+        batches = epoch_batches[: per_rank * world][rank::world]
         for index in range(loop["batch"], len(batches)):
             start = time.perf_counter()
             batch = job.collate(batches[index])
