@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit integration clean
+.PHONY: install demo test bench lint typecheck unit integration clean
 
 install: $(STAMP)
 
@@ -44,6 +44,13 @@ integration: install
 
 test: install lint typecheck
 	$(VENV)/bin/pytest -q tests
+
+# Side-by-side benchmarks against peer tools; results in benchmarks/results/*.json.
+bench: install
+	$(PIP) install -q -e '.[dev,bench]'
+	$(PY) benchmarks/prefix_reuse.py --rows 200
+	$(PY) benchmarks/lora_precision.py
+	$(PY) benchmarks/setfit_vs_encoder_head.py --per-class 8 64
 
 clean:
 	rm -rf $(VENV) .cache demo-out
