@@ -45,12 +45,13 @@ def run_setfit(train: list[Example], test: list[Example]) -> tuple[list[str], fl
 
     model = SetFitModel.from_pretrained(str(resolve("minilm-l6").path))
     data = Dataset.from_dict({"text": [e.text for e in train], "label": [e.label for e in train]})
-    trainer = Trainer(
-        model=model, args=TrainingArguments(batch_size=16, num_epochs=1), train_dataset=data
-    )
-    start = time.perf_counter()
-    trainer.train()
-    seconds = time.perf_counter() - start
+    with tempfile.TemporaryDirectory() as tmp:  # SetFit writes checkpoints: not into the repo
+        # batch 16 and 1 epoch are SetFit's defaults for the contrastive phase
+        args = TrainingArguments(output_dir=tmp, batch_size=16, num_epochs=1)
+        trainer = Trainer(model=model, args=args, train_dataset=data)
+        start = time.perf_counter()
+        trainer.train()
+        seconds = time.perf_counter() - start
     return [str(p) for p in model.predict([e.text for e in test])], seconds
 
 
