@@ -22,8 +22,7 @@ from bakeoff.finetuning.causal_job import CausalJob
 from bakeoff.finetuning.config import LoraSettings, PromptTuningSettings, TrainConfig
 from bakeoff.finetuning.methods import METHODS, trainable_parameters
 from bakeoff.finetuning.precision import use_bf16
-from bakeoff.finetuning.trainer import train as run_training
-from bakeoff.finetuning.trainer import training_summary
+from bakeoff.finetuning.trainer import train_for_run, training_summary
 from bakeoff.models.base import LanguageModel, Progress
 from bakeoff.models.hf import HFCausalLM
 from bakeoff.prompting.strategies import PromptCandidate, PromptSettings, PromptStrategy
@@ -124,13 +123,7 @@ class CausalFineTune:
         job = CausalJob(
             lm, candidate, task, train, validation, self.train_config.max_length, ctx.seed
         )
-        report = run_training(
-            job,
-            self.train_config,
-            seed=ctx.seed,
-            checkpoint_dir=ctx.run_dir / "checkpoint" if ctx.run_dir else None,
-            progress=ctx.train_progress,
-        )
+        report = train_for_run(job, self.train_config, ctx)
         if frozen_bf16:  # predict on the exact fp32 base, as a reloaded adapter would
             trained = {name: p.detach().float() for name, p in job.trainable_state().items()}
             lm.model = self._make_trainable(model.copy().model, init_ids)

@@ -23,8 +23,7 @@ from bakeoff.cost.ledger import folder_size_mb
 from bakeoff.errors import BakeoffError
 from bakeoff.evaluation.score import headline_value
 from bakeoff.finetuning.config import EncoderHeadSettings, TrainConfig
-from bakeoff.finetuning.trainer import train as run_training
-from bakeoff.finetuning.trainer import training_summary
+from bakeoff.finetuning.trainer import train_for_run, training_summary
 from bakeoff.models.base import LanguageModel, Progress
 from bakeoff.models.encoder import Embedder
 from bakeoff.strategy import Prediction, RunContext
@@ -248,13 +247,7 @@ class EncoderHead:
         if self.settings.prototype_init:
             prototype_init(classifier, job)
         started = time.perf_counter()
-        report = run_training(
-            job,
-            self.train_config,
-            seed=ctx.seed,
-            checkpoint_dir=ctx.run_dir / "checkpoint" if ctx.run_dir else None,
-            progress=ctx.train_progress,
-        )
+        report = train_for_run(job, self.train_config, ctx)
         classifier.eval()
         n = sum(p.numel() for p in classifier.parameters())
         candidate.training = {

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 
@@ -21,6 +21,9 @@ from bakeoff.finetuning.batching import length_grouped_batches
 from bakeoff.finetuning.checkpoint import load_checkpoint, save_checkpoint, set_rng_state
 from bakeoff.finetuning.config import TrainConfig
 from bakeoff.finetuning.precision import use_bf16
+
+if TYPE_CHECKING:
+    from bakeoff.strategy import RunContext
 
 
 class TrainJob(Protocol):
@@ -256,3 +259,14 @@ def training_summary(report: TrainReport, n_params: int, n_trainable: int) -> di
         "flops": training_flops(n_params, n_trainable, report.tokens),
         "peak_rss_mb": peak_rss_mb(),
     }
+
+
+def train_for_run(job: TrainJob, cfg: TrainConfig, ctx: RunContext) -> TrainReport:
+    """`train` with the run's seed, checkpoint folder and progress display."""
+    return train(
+        job,
+        cfg,
+        seed=ctx.seed,
+        checkpoint_dir=ctx.run_dir / "checkpoint" if ctx.run_dir else None,
+        progress=ctx.train_progress,
+    )
