@@ -39,7 +39,12 @@ def _read_examples(path: Path) -> list[Example]:
     return [Example(r["id"], r["text"], r["label"], tuple(r["references"])) for r in rows]
 
 
-def save_prompt_artifact(candidate: PromptCandidate, folder: Path) -> None:
+def save_prompt_artifact(
+    candidate: PromptCandidate,
+    folder: Path,
+    method: str | None = None,
+    training: dict[str, Any] | None = None,
+) -> None:
     from bakeoff.prompting.demos import FixedDemos, NearestDemos
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -62,8 +67,10 @@ def save_prompt_artifact(candidate: PromptCandidate, folder: Path) -> None:
             "settings": candidate.settings.model_dump(),
             "example_prompt": candidate.describe()["example_prompt"],
         },
-        "method": None,
+        "method": method,
     }
+    if training is not None:
+        manifest["training"] = {k: v for k, v in training.items() if k != "history"}
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False))
 
 

@@ -9,7 +9,6 @@ so it is scored, reported and served exactly like a prompted one.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import torch
 
 from bakeoff.cost.ledger import folder_size_mb
 from bakeoff.errors import BakeoffError
+from bakeoff.experiment.artifact import save_prompt_artifact
 from bakeoff.finetuning.causal_job import CausalJob
 from bakeoff.finetuning.config import LoraSettings, PromptTuningSettings, TrainConfig
 from bakeoff.finetuning.methods import METHODS, trainable_parameters
@@ -54,7 +54,8 @@ class TunedCandidate:
         return self.prompt.predict(examples, progress)
 
     def save(self, folder: Path) -> None:
-        self.prompt.save(folder)
+        training = self.training or {}
+        save_prompt_artifact(self.prompt, folder, self.method, training)
         lm = self.prompt.model
         assert isinstance(lm, HFCausalLM)
         if self.method == "full":
@@ -62,11 +63,6 @@ class TunedCandidate:
             lm.tokenizer.save_pretrained(folder / "model")
         else:  # standard PEFT layout: PeftModel.from_pretrained(base, folder / "adapter")
             lm.model.save_pretrained(folder / "adapter", safe_serialization=True)
-        training = self.training or {}
-        manifest = json.loads((folder / "manifest.json").read_text())
-        manifest["method"] = self.method
-        manifest["training"] = {k: v for k, v in training.items() if k != "history"}
-        (folder / "manifest.json").write_text(json.dumps(manifest, indent=1))
         training["artifact_mb"] = folder_size_mb(folder)
 
 

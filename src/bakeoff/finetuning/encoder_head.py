@@ -89,7 +89,6 @@ class EncoderCandidate:
     ) -> list[Prediction]:
         was_training = self.model.training
         self.model.eval()
-        out = []
         order = sorted(range(len(examples)), key=lambda i: len(examples[i].text))
         results: dict[int, Prediction] = {}
         for start in range(0, len(order), batch_size):

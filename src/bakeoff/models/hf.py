@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from bakeoff.models.base import Generation, OptionScores, Progress, ScoreRequest, cut_at_stop
+from bakeoff.models.base import Generation, OptionScores, Progress, ScoreRequest
 from bakeoff.models.hf_scoring import (
     ScoreItem,
     common_prefix_length,
@@ -191,6 +191,3 @@ class HFCausalLM:
             seed=seed,
             progress=progress,
         )
-
-
-__all__ = ["Generation", "HFCausalLM", "cut_at_stop"]

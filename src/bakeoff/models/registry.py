@@ -29,10 +29,6 @@ class ModelSource:
     path: str  # a local folder, a hub id, or the folder holding `gguf_file`
     gguf_file: str | None = None
 
-    @property
-    def is_local(self) -> bool:
-        return Path(self.path).exists()
-
 
 @dataclass(frozen=True)
 class Bundled:
