@@ -69,10 +69,20 @@ def validate(
 
 @app.command()
 def run(
-    task_file: Annotated[Path, typer.Option("--task", "-t", help="The task file (task.yaml).")],
+    experiment: Annotated[
+        Path | None,
+        typer.Argument(help="An experiment file (experiment.yaml): runs its whole grid."),
+    ] = None,
+    task_file: Annotated[
+        Path | None,
+        typer.Option("--task", "-t", help="Without an experiment file: the task to run on."),
+    ] = None,
     out: Annotated[
-        Path, typer.Option("--out", "-o", help="Folder for results.json and report.md.")
-    ],
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="Output folder (default for an experiment: runs/<its name>)."
+        ),
+    ] = None,
     strategy: Annotated[
         list[str],
         typer.Option("--strategy", "-s", help="zero-shot or few-shot; repeat for several."),
@@ -131,13 +141,33 @@ def run(
     ] = "auto",
     virtual_tokens: Annotated[int, typer.Option(help="Prompt tuning: soft-prompt length.")] = 16,
 ) -> None:
-    """Score strategies on the test split; write DIR/results.json, artifacts and a leaderboard.
+    """Run a bake-off. With EXPERIMENT: the whole grid of the experiment file (strategies ×
+    train sizes × seeds × wordings) into a SQLite run store, then the report and the
+    recommendation. With --task: the strategies given here, into DIR/results.json.
 
     Strategies: zero-shot, few-shot (prompting); lora, full, prompt-tuning, encoder-head
     (fine-tuning); lora+few-shot, full+few-shot, prompt-tuning+few-shot (hybrids).
+    Interrupted runs resume: rerun the same command.
     """
-    from bakeoff.cli_output import print_leaderboard, progress_factory, write_markdown
-    from bakeoff.experiment.plan import STRATEGIES, expand
+    if experiment is not None:
+        from bakeoff.cli_experiment import run_experiment
+
+        with user_errors():
+            run_experiment(experiment, out, trust_remote_code)
+        return
+    if task_file is None or out is None:
+        with user_errors():
+            raise BakeoffError(
+                "give an experiment file (bakeoff run experiment.yaml) or both --task and --out."
+            )
+        return
+    from bakeoff.cli_output import (
+        print_leaderboard,
+        progress_factory,
+        training_bar,
+        write_markdown,
+    )
+    from bakeoff.experiment.plan import STRATEGIES, check_wordings, expand
     from bakeoff.experiment.runner import is_main_process, run_all, setup_fingerprint
     from bakeoff.models.hf import HFCausalLM
     from bakeoff.prompting.strategies import PromptSettings
@@ -188,7 +218,7 @@ def run(
         runs = expand(
             strategy, base, _parse_int_list(wordings, "wordings"), demos, model, seed, training
         )
-        _check_wordings(task, runs)
+        check_wordings(task, runs)
         setup = setup_fingerprint(
             task, splits, model, seed, {"train_size": train_size, "limit_test": limit_test}
         )
@@ -201,6 +231,7 @@ def run(
                 out,
                 setup,
                 progress,
+                context={"train_progress": training_bar()},
             )
         if not is_main_process():
             return
@@ -244,18 +275,6 @@ def _training(strategies: list[str], overrides: dict[str, Any]) -> dict[str, Any
         raise BakeoffError(f"--{field}: {err['msg']} (got {err.get('input')!r}).") from None
 
 
-def _check_wordings(task: Any, runs: list[Any]) -> None:
-    from bakeoff.prompting.wordings import wordings
-
-    available = len(wordings(task))
-    for run in runs:
-        if run.settings["wording"] >= available:
-            raise BakeoffError(
-                f"--wordings: wording {run.settings['wording']} does not exist; this task has "
-                f"{available} (0-{available - 1}); add more under `prompt.instructions`."
-            )
-
-
 @app.command()
 def predict(
     artifact: Annotated[
@@ -291,6 +310,66 @@ def predict(
         else:
             out.write_text("\n".join(lines) + "\n", encoding="utf-8")
             print(f"{len(lines)} predictions: {out}")
+
+
+@app.command()
+def status(
+    folder: Annotated[Path, typer.Argument(help="An experiment's output folder.")],
+) -> None:
+    """Which runs of an experiment are finished and which are still to run."""
+    from bakeoff.cli_experiment import print_status
+
+    with user_errors():
+        print_status(folder)
+
+
+@app.command()
+def report(
+    folder: Annotated[Path, typer.Argument(help="An experiment's output folder.")],
+) -> None:
+    """(Re)write report.html / report.md / report.json from the finished runs."""
+    from bakeoff.cli_experiment import write_reports
+
+    with user_errors():
+        write_reports(folder)
+
+
+@app.command()
+def advise(
+    folder: Annotated[
+        Path | None, typer.Argument(help="An experiment's output folder (measured advice).")
+    ] = None,
+    kind: Annotated[str, typer.Option(help="Without data: classification or generation.")] = (
+        "classification"
+    ),
+    labels: Annotated[
+        int | None, typer.Option(help="Without data: labelled examples you have.")
+    ] = None,
+    classes: Annotated[int | None, typer.Option(help="Without data: number of classes.")] = None,
+    requests_per_month: Annotated[
+        float | None, typer.Option(help="Expected requests per month.")
+    ] = None,
+    latency_ms: Annotated[float | None, typer.Option(help="Latency target per request.")] = None,
+    new_data_every_months: Annotated[
+        float | None, typer.Option(help="How often new labelled data arrives.")
+    ] = None,
+    gpu: Annotated[bool, typer.Option(help="Without data: a GPU is available.")] = False,
+) -> None:
+    """Recommend a strategy: from an experiment's measurements (FOLDER), or — without data —
+    a prior from a short questionnaire (asked interactively for what the options leave out)."""
+    from bakeoff.cli_experiment import advise_from_answers, advise_from_runs
+
+    overrides = {
+        "requests_per_month": requests_per_month,
+        "latency_ms": latency_ms,
+        "new_data_every_months": new_data_every_months,
+    }
+    with user_errors():
+        if folder is not None:
+            advise_from_runs(folder, {k: v for k, v in overrides.items() if v is not None})
+        else:
+            answers = {"kind": kind, "labels": labels, "classes": classes, "gpu": gpu, **overrides}
+            advise_from_answers(answers)
 
 
 @app.command()

@@ -110,3 +110,17 @@ def headline_value(task: TaskSpec, gold: list[Example], predicted: list[str | No
     """The task's first metric, without a CI (for validation during training)."""
     name = metrics_for(task.kind, task.metrics)[0]
     return float(score_predictions(task, gold, predicted, n_boot=0)["metrics"][name]["value"])
+
+
+def headline_statistic(
+    task: TaskSpec, gold: list[Example], predicted: list[str | None]
+) -> tuple[Statistic, np.ndarray | None]:
+    """The headline metric as a function of row indices (for paired tests), and, for
+    classification, which rows were right (for McNemar)."""
+    name = metrics_for(task.kind, task.metrics)[0]
+    if task.kind == "classification":
+        stats, _ = _classification(task, gold, predicted)
+        correct = np.array([p == ex.label for p, ex in zip(predicted, gold, strict=True)])
+        return stats[name], correct
+    stats, _ = _generation(gold, predicted)
+    return stats[name], None

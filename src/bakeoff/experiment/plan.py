@@ -7,6 +7,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from bakeoff.errors import BakeoffError
+from bakeoff.task.spec import TaskSpec
+
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -14,27 +17,34 @@ class RunConfig:
     settings: dict[str, Any]
     model: str
     seed: int
+    train_size: int | None = None  # labelled rows it may learn from; None = the whole train split
 
     @property
     def key(self) -> str:
-        blob = json.dumps(
-            {
-                "strategy": self.strategy,
-                "settings": self.settings,
-                "model": self.model,
-                "seed": self.seed,
-            },
-            sort_keys=True,
-        )
+        identity: dict[str, Any] = {
+            "strategy": self.strategy,
+            "settings": self.settings,
+            "model": self.model,
+            "seed": self.seed,
+        }
+        if self.train_size is not None:
+            identity["train_size"] = self.train_size
+        blob = json.dumps(identity, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+    @property
+    def family(self) -> str:
+        """The label without wording, seed and train size: one line on a learning curve."""
+        return " ".join(p for p in self.label.split(" ") if not p.startswith(("w", "n=")))
 
     @property
     def label(self) -> str:
         """A short human name, e.g. `few-shot knn×8 plain w1`."""
         s = self.settings
         parts = [self.strategy]
+        size = [f"n={self.train_size}"] if self.train_size is not None else []
         if self.strategy == "encoder-head":
-            return self.strategy
+            return " ".join([self.strategy, *size])
         if s.get("shots"):
             parts.append(f"{s['demos']}×{s['shots']}")
         parts.append(s.get("format", "auto"))
@@ -43,7 +53,7 @@ class RunConfig:
         if s.get("calibrate"):
             parts.append("calibrated")
         parts.append(f"w{s.get('wording', 0)}")
-        return " ".join(parts)
+        return " ".join(parts + size)
 
 
 PROMPT_STRATEGIES = ("zero-shot", "few-shot")
@@ -55,6 +65,26 @@ STRATEGIES = (
     "full+few-shot",
     "prompt-tuning+few-shot",
 )
+
+
+def run_settings(
+    strategy: str,
+    base: dict[str, Any],
+    wording: int,
+    demos: str,
+    training: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The settings that make a run what it is: prompt knobs, wording, demos, training."""
+    few = strategy.endswith("few-shot")
+    settings = {
+        **base,
+        "wording": wording,
+        "demos": demos if few else "random",
+        "shots": base.get("shots", 0) if few else 0,
+    }
+    if strategy not in PROMPT_STRATEGIES:
+        settings["training"] = (training or {}).get(strategy.split("+")[0], {})
+    return settings
 
 
 def expand(
@@ -77,9 +107,19 @@ def expand(
         trained = strategy not in PROMPT_STRATEGIES
         for method in demo_methods if few else ["random"]:
             for wording in wordings[:1] if trained else wordings:
-                shots = base.get("shots", 0) if few else 0
-                settings = {**base, "wording": wording, "demos": method, "shots": shots}
-                if trained:
-                    settings["training"] = (training or {}).get(strategy.split("+")[0], {})
+                settings = run_settings(strategy, base, wording, method, training)
                 runs.append(RunConfig(strategy, settings, model, seed))
     return runs
+
+
+def check_wordings(task: TaskSpec, runs: list[RunConfig], where: str = "--wordings") -> None:
+    """Every run's wording must exist in the task (user wordings first, then built-ins)."""
+    from bakeoff.prompting.wordings import wordings
+
+    available = len(wordings(task))
+    for run in runs:
+        if run.settings["wording"] >= available:
+            raise BakeoffError(
+                f"{where}: wording {run.settings['wording']} does not exist; this task has "
+                f"{available} (0-{available - 1}); add more under `prompt.instructions`."
+            )

@@ -65,11 +65,14 @@ def setup_fingerprint(
 
 def usage(
     preds: list[Prediction], seconds: float, adapt_seconds: float, n_params: int
-) -> dict[str, float]:
+) -> dict[str, Any]:
     n = max(len(preds), 1)
     prompt = sum(p.prompt_tokens for p in preds) / n
     output = sum(p.output_tokens for p in preds) / n
+    import torch
+
     return {
+        "device": "cuda" if torch.cuda.is_available() else "cpu",
         "rows": len(preds),
         "adapt_seconds": adapt_seconds,
         "predict_seconds": seconds,
@@ -91,9 +94,10 @@ def execute(
 ) -> dict[str, Any]:
     """Adapt, predict the test split, score, save the artifact; return the run's record."""
     strategy = build_strategy(run)
-    ctx = replace(ctx, run_dir=ctx.out_dir / "runs" / run.key if ctx.out_dir else None)
+    run_dir = ctx.out_dir / "runs" / run.key if ctx.out_dir else None
+    ctx = replace(ctx, seed=run.seed, run_dir=run_dir)
+    lm = model() if strategy.uses_model else None  # loading is not part of adapting
     start = time.perf_counter()
-    lm = model() if strategy.uses_model else None
     seed_everything(run.seed)  # each run alike whatever ran before it in this process
     candidate = strategy.adapt(task, lm, splits.train, splits.validation, ctx)  # type: ignore[arg-type]
     adapt_seconds = time.perf_counter() - start
@@ -111,7 +115,13 @@ def execute(
         "key": run.key,
         "label": run.label,
         "strategy": run.strategy,
-        "config": {"settings": run.settings, "model": run.model, "seed": run.seed},
+        "config": {
+            "settings": run.settings,
+            "model": run.model,
+            "seed": run.seed,
+            "train_size": run.train_size,
+            "family": run.family,
+        },
         **scored,
         "usage": usage(preds, seconds, adapt_seconds, n_params),
         "training": candidate.training,

@@ -22,6 +22,9 @@ class TrainConfig(StrictModel):
     eval_rows: int = Field(default=200, ge=1, description="Validation rows per evaluation.")
     patience: int = Field(default=3, ge=1, description="Evaluations without improvement to stop.")
     precision: Literal["auto", "fp32", "bf16"] = "auto"
+    max_minutes: float | None = Field(
+        default=None, gt=0, description="Training time budget; at the limit it validates and stops."
+    )
 
 
 class LoraSettings(StrictModel):

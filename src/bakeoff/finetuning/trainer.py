@@ -54,6 +54,7 @@ class TrainReport:
     best_step: int | None = None
     best_metric: float | None = None
     stopped_early: bool = False
+    stopped_by_budget: bool = False  # hit TrainConfig.max_minutes
     train_seconds: float = 0.0  # optimisation only, evaluation excluded
     eval_seconds: float = 0.0
     tokens: int = 0  # tokens processed by forward + backward
@@ -232,7 +233,11 @@ def train(
                 progress(
                     1, {"loss": float(loss.detach()), "tokens_per_second": report.tokens_per_second}
                 )
-            if loop["step"] % cfg.eval_every == 0 or loop["step"] >= total:
+            limit = cfg.max_minutes
+            over_budget = limit is not None and report.train_seconds > 60 * limit
+            if over_budget:
+                report.stopped_by_budget = report.stopped_early = True
+            if loop["step"] % cfg.eval_every == 0 or loop["step"] >= total or over_budget:
                 evaluate_and_save()
             if loop["step"] >= total or report.stopped_early:
                 break

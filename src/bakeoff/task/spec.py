@@ -180,19 +180,23 @@ class TaskSpec(StrictModel):
         return path if path.is_absolute() else Path(os.path.normpath(self.base_dir / path))
 
 
-def _problem_from_error(path: Path, lines: dict[Loc, int], err: Mapping[str, Any]) -> Problem:
+def problem_from_error(
+    path: Path, lines: dict[Loc, int], err: Mapping[str, Any], docs: str = "docs/tasks.md"
+) -> Problem:
+    """One pydantic error as a Problem naming the file's line and the field."""
     loc = tuple(err["loc"])
-    if not loc:  # a check across fields: point at the first field its message names
-        named = re.findall(r"`([a-z_]+)", err["msg"])
-        loc = next(((n,) for n in named if (n,) in lines), ())
+    if err["type"] == "value_error":  # a check across fields: point at the first one it names
+        named = [tuple(n.split(".")) for n in re.findall(r"`([a-z_.]+)", err["msg"])]
+        candidates = [(*loc, *n) for n in named] + named
+        loc = next((c for c in candidates if c in lines), loc)
     field = ".".join(str(part) for part in loc) or None
     if err["type"] == "extra_forbidden":
-        message, fix = "unknown field", "remove it or fix its spelling (see docs/tasks.md)"
+        message, fix = "unknown field", f"remove it or fix its spelling (see {docs})"
     elif err["type"] == "missing":
-        message, fix = "required field is missing", "add it (see docs/tasks.md)"
+        message, fix = "required field is missing", f"add it (see {docs})"
     else:
         message = err["msg"].removeprefix("Value error, ")
-        fix = "correct the value (see docs/tasks.md)"
+        fix = f"correct the value (see {docs})"
     return Problem(str(path), line_for(lines, loc), field, message, fix)
 
 
@@ -208,5 +212,5 @@ def load_task(path: str | Path) -> TaskSpec:
     try:
         return TaskSpec.model_validate({**data, "base_dir": path.parent, "source_file": path})
     except ValidationError as exc:
-        problems = [_problem_from_error(path, lines, e) for e in exc.errors()]
+        problems = [problem_from_error(path, lines, e) for e in exc.errors()]
         raise ProblemsError(f"{path}: invalid task file", problems) from None

@@ -1,0 +1,1 @@
+"""Turning finished runs into comparisons, costs and a recommendation."""

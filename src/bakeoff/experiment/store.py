@@ -1,0 +1,106 @@
+"""The run store: one SQLite file next to the outputs, a row per finished run.
+
+A run's row is written in one transaction when the run has finished, so a crash at any moment
+(`kill -9` included) leaves either the whole row or none; a rerun skips every key present.
+The file also records the setup (task, data fingerprint, test rows); a store made under another
+setup is refused rather than mixed in.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+from bakeoff.errors import BakeoffError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    key TEXT PRIMARY KEY,
+    label TEXT NOT NULL,
+    strategy TEXT NOT NULL,
+    model TEXT NOT NULL,
+    train_size INTEGER,
+    seed INTEGER NOT NULL,
+    finished_at REAL NOT NULL,
+    record TEXT NOT NULL
+);
+"""
+STORE_NAME = "bakeoff.sqlite"
+
+
+class RunStore:
+    def __init__(self, path: Path):
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.conn = sqlite3.connect(path, timeout=30)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=FULL")
+        self.conn.executescript(SCHEMA)
+
+    @classmethod
+    def open_existing(cls, folder: Path) -> RunStore:
+        path = folder / STORE_NAME
+        if not path.exists():
+            raise BakeoffError(
+                f"{folder}: no {STORE_NAME} here — run `bakeoff run experiment.yaml --out "
+                f"{folder}` first, or point at the folder you gave as --out."
+            )
+        return cls(path)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def meta(self, key: str) -> Any:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def claim_setup(self, setup: dict[str, Any], spec: dict[str, Any]) -> None:
+        """Record the setup, or refuse if this store holds runs of another one."""
+        existing = self.meta("setup")
+        if existing is not None and existing != setup and self.count():
+            keys = setup.keys() | existing.keys()
+            changed = sorted(k for k in keys if setup.get(k) != existing.get(k))
+            raise BakeoffError(
+                f"{self.path}: holds runs of a different setup ({', '.join(changed)} changed) — "
+                "use another --out folder so results are not mixed."
+            )
+        with self.conn:
+            for key, value in (("setup", setup), ("experiment", spec)):
+                self.conn.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                    (key, json.dumps(value, default=str)),
+                )
+
+    def done_keys(self) -> set[str]:
+        return {row[0] for row in self.conn.execute("SELECT key FROM runs")}
+
+    def count(self) -> int:
+        return int(self.conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
+
+    def add(self, record: dict[str, Any], train_size: int | None) -> None:
+        config = record["config"]
+        with self.conn:  # one transaction: the whole row or nothing
+            self.conn.execute(
+                "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record["key"],
+                    record["label"],
+                    record["strategy"],
+                    config["model"],
+                    train_size,
+                    config["seed"],
+                    time.time(),
+                    json.dumps(record, ensure_ascii=False),
+                ),
+            )
+
+    def runs(self) -> list[dict[str, Any]]:
+        rows = self.conn.execute("SELECT record FROM runs ORDER BY finished_at")
+        return [json.loads(row[0]) for row in rows]
+
+    def integrity(self) -> str:
+        return str(self.conn.execute("PRAGMA integrity_check").fetchone()[0])

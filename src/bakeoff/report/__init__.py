@@ -1,0 +1,1 @@
+"""The report: JSON, Markdown and a self-contained HTML page with plots."""

@@ -1,0 +1,250 @@
+"""Everything the report shows, as one JSON-able dict built from the run store.
+
+bakeoff report runs/sst2      # report.json, report.md, report.html in runs/sst2
+"""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from bakeoff.advisor import Evidence, advise
+from bakeoff.analysis.compare import (
+    candidates,
+    crossover,
+    headline,
+    learning_curves,
+    wording_variance,
+)
+from bakeoff.cost.tco import break_even, run_costs, tco
+from bakeoff.errors import BakeoffError
+from bakeoff.evaluation.paired import compare_pair
+from bakeoff.evaluation.score import headline_statistic
+from bakeoff.experiment.grid import data_fingerprint
+from bakeoff.experiment.spec import Constraints, ExperimentSpec
+from bakeoff.experiment.store import RunStore
+from bakeoff.task.data import load_splits
+from bakeoff.task.example import Example
+from bakeoff.task.spec import TaskSpec, load_task
+
+Run = dict[str, Any]
+
+
+def load_context(
+    store: RunStore, constraints: dict[str, Any] | None = None
+) -> tuple[ExperimentSpec, TaskSpec, list[Example]]:
+    """The experiment (with any constraint overrides), task and test rows of the store's runs."""
+    raw = store.meta("experiment")
+    setup = store.meta("setup")
+    if raw is None or setup is None:
+        raise BakeoffError(f"{store.path}: not an experiment store (no setup recorded).")
+    if constraints:
+        raw = {**raw, "constraints": {**raw.get("constraints", {}), **constraints}}
+    try:
+        spec = ExperimentSpec.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise BakeoffError(f"constraints: {err['msg'].removeprefix('Value error, ')}") from None
+    task = load_task(spec.task_path)
+    splits = load_splits(task, limit_test=spec.test_size)
+    if data_fingerprint(task, splits) != setup["data_sha256"]:
+        raise BakeoffError(
+            f"{spec.task_path}: the task or its data changed since these runs were scored — "
+            "restore them, or rerun the experiment into a new --out folder."
+        )
+    return spec, task, splits.test
+
+
+def _mean_costs(runs: list[Run], spec: ExperimentSpec) -> dict[str, float]:
+    costs = [run_costs(r, spec.prices) for r in runs]
+    return {k: statistics.fmean(c[k] for c in costs) for k in costs[0]}
+
+
+class Comparer:
+    """Paired tests between candidates' primary runs, computed once per pair."""
+
+    def __init__(self, task: TaskSpec, test: list[Example], runs: dict[str, Run]):
+        self.task, self.test, self.runs = task, test, runs
+        self.cache: dict[tuple[str, str], dict[str, Any]] = {}
+        self.stats: dict[str, Any] = {}
+
+    def _stat(self, key: str) -> Any:
+        if key not in self.stats:
+            outputs = [p["output"] for p in self.runs[key]["predictions"]]
+            self.stats[key] = headline_statistic(self.task, self.test, outputs)
+        return self.stats[key]
+
+    def __call__(self, a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+        pair = (a["primary"], b["primary"])
+        if pair not in self.cache:
+            (sa, ca), (sb, cb) = self._stat(pair[0]), self._stat(pair[1])
+            result = compare_pair(sa, sb, len(self.test), ca, cb)
+            p = result.mcnemar_p if result.mcnemar_p is not None else result.p_value
+            self.cache[pair] = {
+                "a": a["name"],
+                "b": b["name"],
+                **result.as_dict(),
+                "p": p,
+                "test": "McNemar" if result.mcnemar_p is not None else "paired bootstrap",
+                "significant": p < 0.05,
+            }
+        return self.cache[pair]
+
+
+def pareto_front(ranked: list[dict[str, Any]]) -> list[str]:
+    """Candidates no other beats on both quality and per-request cost."""
+    front = []
+    for c in ranked:
+        dominated = any(
+            o["mean"] >= c["mean"]
+            and o["cost"]["per_request_usd"] <= c["cost"]["per_request_usd"]
+            and (o["mean"], -o["cost"]["per_request_usd"])
+            != (c["mean"], -c["cost"]["per_request_usd"])
+            for o in ranked
+        )
+        if not dominated:
+            front.append(c["name"])
+    return front
+
+
+def volume_curves(
+    ranked: list[dict[str, Any]], constraints: Constraints, champion: str | None
+) -> dict[str, Any]:
+    """TCO against requests/month for the best candidate of each family (plus the champion)."""
+    best_per_family: dict[str, dict[str, Any]] = {}
+    for c in ranked:
+        best_per_family.setdefault(c["family"], c)
+    shown = list(best_per_family.values())[:6]
+    if champion and all(c["name"] != champion for c in shown):
+        shown += [c for c in ranked if c["name"] == champion]
+    volumes = [10**e for e in range(2, 10)]
+    lines = [
+        {"name": c["name"], "tco": [tco(c["cost"], constraints, v) for v in volumes]} for c in shown
+    ]
+    crossings = []
+    for a in shown:
+        for b in shown:
+            if a is b or a["cost"]["one_off_usd"] <= b["cost"]["one_off_usd"]:
+                continue
+            point = break_even(a["cost"], b["cost"], constraints)
+            if point is not None:
+                crossings.append({"a": a["name"], "b": b["name"], "per_month": point})
+    return {"volumes": volumes, "lines": lines, "break_even": crossings}
+
+
+def build_report(store: RunStore, constraints: dict[str, Any] | None = None) -> dict[str, Any]:
+    spec, task, test = load_context(store, constraints)
+    runs = store.runs()
+    by_key = {r["key"]: r for r in runs}
+    test_ids = [ex.id for ex in test]
+    for run in runs:
+        if [p["id"] for p in run["predictions"]] != test_ids:
+            raise BakeoffError(f"{store.path}: run {run['label']} was scored on other test rows.")
+    metric = headline(task)
+    ranked = candidates(task, runs)
+    for c in ranked:
+        c["cost"] = _mean_costs([by_key[k] for k in c["runs"]], spec)
+    sizes = sorted({r["config"]["train_size"] for r in runs if r["config"].get("train_size")})
+    compare = Comparer(task, test, by_key)
+    wording = wording_variance(task, runs)
+    evidence = Evidence(metric, ranked, compare, spec.constraints, len(test), sizes, wording)
+    recommendation = advise(evidence)
+    paired = [compare(ranked[0], c) for c in ranked[1:6]] if ranked else []
+    champion = next((c for c in ranked if c["name"] == recommendation.choice), None)
+    champion_run = by_key[champion["primary"]] if champion else None
+    return {
+        "experiment": spec.name,
+        "task": {"name": task.name, "kind": task.kind, "file": str(spec.task_path)},
+        "metric": metric,
+        "test_rows": len(test),
+        "models": spec.models,
+        "constraints": spec.constraints.model_dump(),
+        "prices": spec.prices.model_dump(),
+        "runs": [_run_summary(r, metric) for r in runs],
+        "candidates": ranked,
+        "pareto": pareto_front(ranked),
+        "paired": paired,
+        "learning_curves": learning_curves(ranked, sizes),
+        "crossover": crossover(ranked, sizes),
+        "wording": wording,
+        "volume": volume_curves(ranked, spec.constraints, recommendation.choice),
+        "confusion": _confusions(ranked, by_key) if task.kind == "classification" else [],
+        "training_curves": _training_curves(ranked, by_key),
+        "recommendation": recommendation.as_dict(),
+        "champion": _champion(champion, champion_run),
+    }
+
+
+def _run_summary(run: Run, metric: str) -> dict[str, Any]:
+    return {
+        "key": run["key"],
+        "label": run["label"],
+        "strategy": run["strategy"],
+        "model": run["config"]["model"],
+        "seed": run["config"]["seed"],
+        "train_size": run["config"].get("train_size"),
+        "wording": run["config"]["settings"]["wording"],
+        "metrics": run["metrics"],
+        "usage": run["usage"],
+        "training": {
+            k: v
+            for k, v in (run.get("training") or {}).items()
+            if k
+            in (
+                "train_seconds",
+                "tokens_per_second",
+                "flops",
+                "best_step",
+                "stopped_early",
+                "stopped_by_budget",
+                "peak_rss_mb",
+                "train_validation_gap",
+                "warnings",
+            )
+        },
+        "headline": run["metrics"][metric]["value"],
+    }
+
+
+def _confusions(ranked: list[dict[str, Any]], runs: dict[str, Run]) -> list[dict[str, Any]]:
+    """The best candidate of each strategy: its primary run's confusion matrix."""
+    seen: dict[str, dict[str, Any]] = {}
+    for c in ranked:
+        if c["strategy"] not in seen:
+            seen[c["strategy"]] = {"candidate": c["name"], **runs[c["primary"]]["confusion"]}
+    return list(seen.values())
+
+
+def _training_curves(ranked: list[dict[str, Any]], runs: dict[str, Run]) -> list[dict[str, Any]]:
+    out = []
+    for c in ranked:
+        training = runs[c["primary"]].get("training") or {}
+        if training.get("history"):
+            out.append(
+                {
+                    "candidate": c["name"],
+                    "history": training["history"],
+                    "best_step": training.get("best_step"),
+                    "gap": training.get("train_validation_gap"),
+                    "warnings": training.get("warnings", []),
+                }
+            )
+    return out
+
+
+def _champion(champion: dict[str, Any] | None, run: Run | None) -> dict[str, Any] | None:
+    if champion is None or run is None:
+        return None
+    return {
+        "name": champion["name"],
+        "run": run["key"],
+        "artifact": run.get("artifact"),
+        "describe": run.get("candidate", {}),
+    }
+
+
+def report_paths(folder: Path) -> dict[str, Path]:
+    return {ext: folder / f"report.{ext}" for ext in ("json", "md", "html")}

@@ -1,0 +1,112 @@
+"""Write the report three ways: report.json (everything), report.md, report.html (one
+self-contained file: charts are inline PNGs, styles inline, nothing loaded from the network)."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from jinja2 import FileSystemLoader, select_autoescape
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from bakeoff.experiment.results import write_json_atomic
+from bakeoff.report.build import report_paths
+from bakeoff.report.plots import all_charts
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+def _pct(metric: str) -> Any:
+    def fmt(value: float | None) -> str:
+        if value is None:
+            return "–"
+        return f"{value:.2f}" if metric == "bleu" else f"{100 * value:.1f}"
+
+    return fmt
+
+
+def render_html(report: dict[str, Any]) -> str:
+    env = ImmutableSandboxedEnvironment(
+        loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["j2", "html"])
+    )
+    charts = [(i, t, base64.b64encode(png).decode()) for i, t, png in all_charts(report)]
+    return env.get_template("report.html.j2").render(
+        r=report,
+        charts=charts,
+        pct=_pct(report["metric"]),
+        generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    )
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    pct = _pct(report["metric"])
+    rec = report["recommendation"]
+    lines = [
+        f"# bakeoff: {report['experiment']}",
+        "",
+        f"Task `{report['task']['name']}` ({report['task']['kind']}), metric {report['metric']} "
+        f"on {report['test_rows']} test rows, {len(report['runs'])} runs.",
+        "",
+        f"## Recommendation: {rec['choice']} (confidence: {rec['confidence']})",
+        "",
+        *[f"- {reason}" for reason in rec["reasons"]],
+        "",
+        *[f"- **{f['rule']}**: {f['message']}" for f in rec["findings"]],
+    ]
+    if rec["excluded"]:
+        lines += ["", "Excluded by the constraints:", ""]
+        lines += [f"- {name}: {why}" for name, why in rec["excluded"].items()]
+    if rec["next_steps"]:
+        lines += ["", "Next:", "", *[f"- {step}" for step in rec["next_steps"]]]
+    lines += [
+        "",
+        "## Leaderboard",
+        "",
+        f"| # | candidate | {report['metric']} | ± sd | 95% CI (primary run) | runs | labels | "
+        "latency ms | prompt tok | $ / 1M req | training s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for i, c in enumerate(report["candidates"], start=1):
+        cost = c["cost"]
+        lines.append(
+            f"| {i} | {c['name']} | {pct(c['mean'])} | {pct(c['std'])} | "
+            f"{pct(c['ci_low'])}–{pct(c['ci_high'])} | {c['n_runs']} | {c['labels_used']} | "
+            f"{cost['latency_ms']:.1f} | {cost['prompt_tokens']:.0f} | "
+            f"{cost['per_request_usd'] * 1e6:.2f} | {cost['adapt_seconds']:.0f} |"
+        )
+    if report["paired"]:
+        lines += ["", "## Paired tests (leader vs the next)", ""]
+        for t in report["paired"]:
+            lines.append(
+                f"- {t['a']} vs {t['b']}: {pct(t['difference'])} points "
+                f"[{pct(t['ci_low'])}, {pct(t['ci_high'])}], {t['test']} p = {t['p']:.3f}"
+            )
+    lines += ["", f"Crossover: {report['crossover']['summary']}."]
+    if report["wording"]:
+        lines += ["", "## Prompt-wording variance", ""]
+        for g in report["wording"]:
+            values = ", ".join(f"w{w} {pct(v)}" for w, v in g["by_wording"].items())
+            lines.append(f"- {g['candidate']}: {values} (spread {pct(g['spread'])})")
+    champion = report["champion"]
+    if champion:
+        lines += [
+            "",
+            f"## Champion: {champion['name']}",
+            "",
+            f"Artifact: `{champion['artifact']}`",
+            "",
+            "```",
+            str(champion["describe"].get("example_prompt", "")),
+            "```",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(report: dict[str, Any], folder: Path) -> dict[str, Path]:
+    paths = report_paths(folder)
+    write_json_atomic(paths["json"], report)
+    paths["md"].write_text(render_markdown(report), encoding="utf-8")
+    paths["html"].write_text(render_html(report), encoding="utf-8")
+    return paths

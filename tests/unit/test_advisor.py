@@ -1,0 +1,193 @@
+"""The advisor: one test per decision rule, on hand-made evidence."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bakeoff.advisor import (
+    Evidence,
+    advise,
+    over_budget,
+    over_latency,
+    rule_data,
+    rule_evidence,
+    rule_maintenance,
+    rule_task_complexity,
+    rule_volume,
+    rule_wording,
+)
+from bakeoff.advisor_prior import Questionnaire, prior_advice
+from bakeoff.experiment.spec import Constraints
+
+
+def cand(
+    name: str,
+    mean: float,
+    *,
+    strategy: str = "lora",
+    size: int | None = 64,
+    latency: float = 50.0,
+    one_off: float = 0.01,
+    per_request: float = 1e-6,
+    family: str | None = None,
+) -> dict[str, Any]:
+    trained = strategy not in ("zero-shot", "few-shot")
+    return {
+        "name": name,
+        "family": family or name.split(" n=")[0],
+        "strategy": strategy,
+        "trained": trained,
+        "train_size": size,
+        "labels_used": size or 0,
+        "mean": mean,
+        "std": 0.0,
+        "n_runs": 1,
+        "ci_low": mean - 0.03,
+        "ci_high": mean + 0.03,
+        "primary": name,
+        "cost": {
+            "latency_ms": latency,
+            "one_off_usd": one_off,
+            "per_request_usd": per_request,
+            "adapt_seconds": one_off / 0.1 * 3600,
+            "prompt_tokens": 40.0,
+        },
+    }
+
+
+def compare_by_gap(threshold: float = 0.05):  # type: ignore[no-untyped-def]
+    """A stand-in paired test: significant when the means differ by more than `threshold`."""
+
+    def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+        diff = a["mean"] - b["mean"]
+        return {
+            "difference": diff,
+            "ci_low": diff - 0.04,
+            "ci_high": diff + 0.04,
+            "p": 0.01 if abs(diff) > threshold else 0.5,
+            "test": "McNemar",
+            "significant": abs(diff) > threshold,
+        }
+
+    return compare
+
+
+def evidence(ranked: list[dict[str, Any]], **constraints: Any) -> Evidence:
+    ranked = sorted(ranked, key=lambda c: -c["mean"])
+    return Evidence("accuracy", ranked, compare_by_gap(), Constraints(**constraints), 500)
+
+
+def test_latency_target_excludes_slow_candidates() -> None:
+    slow = cand("few-shot n=64", 0.9, strategy="few-shot", latency=800)
+    fast = cand("lora n=64", 0.8, latency=40)
+    ev = evidence([slow, fast], latency_ms=100)
+    assert "800 ms" in (over_latency(ev, slow) or "")
+    assert over_latency(ev, fast) is None
+    rec = advise(ev)
+    assert rec.choice == "lora n=64" and "few-shot n=64" in rec.excluded
+
+
+def test_training_budget_excludes_expensive_training() -> None:
+    dear = cand("full n=64", 0.9, strategy="full", one_off=20.0)
+    cheap = cand("zero-shot", 0.8, strategy="zero-shot", size=None, one_off=0.0)
+    ev = evidence([dear, cheap], training_budget_usd=5)
+    assert "exceeds the $5 budget" in (over_budget(ev, dear) or "")
+    assert advise(ev).choice == "zero-shot"
+
+
+def test_tied_candidates_are_decided_by_total_cost() -> None:
+    best = cand("few-shot n=64", 0.86, strategy="few-shot", one_off=0.0, per_request=5e-6)
+    close = cand("lora n=64", 0.85, one_off=0.02, per_request=1e-6)
+    rec = advise(evidence([best, close], requests_per_month=1_000_000))
+    assert rec.choice == "lora n=64"  # tied on quality, 5x cheaper per request at this volume
+    assert rec.confidence == "weak" and set(rec.tied) == {"few-shot n=64", "lora n=64"}
+    assert any("statistically tied" in r for r in rec.reasons)
+    # at a tiny volume the one-off training cost dominates and the prompt wins
+    assert advise(evidence([best, close], requests_per_month=10)).choice == "few-shot n=64"
+
+
+def test_evidence_rule_says_too_close_to_call_with_rows_needed() -> None:
+    a, b = cand("a", 0.86), cand("b", 0.85)
+    ev = evidence([a, b])
+    finding = rule_evidence(ev, a, [a, b])
+    assert "too close to call" in finding.message
+    assert finding.figures["rows_needed"] > 500  # more rows than the 500 we have
+    clear = rule_evidence(ev, a, [a])
+    assert "significantly better" in clear.message
+
+
+def test_task_complexity_rule_three_verdicts() -> None:
+    zero = cand("zero-shot", 0.80, strategy="zero-shot", size=None)
+    for best, words in (
+        (0.81, "already handles"),
+        (0.95, "hard for the base model"),
+        (0.86, "moderately"),
+    ):
+        leader = cand("lora n=64", best)
+        finding = rule_task_complexity(evidence([leader, zero]), leader)
+        assert finding is not None and words in finding.message
+    assert rule_task_complexity(evidence([cand("x", 0.9)]), cand("x", 0.9)) is None
+
+
+def test_data_rule_rising_vs_flat_learning_curve() -> None:
+    rising = [cand("lora n=64", 0.80, size=64), cand("lora n=256", 0.88, size=256)]
+    finding = rule_data(evidence(rising), "lora")
+    assert finding is not None and "still improves" in finding.message
+    assert finding.figures == {"from": 64, "to": 256, "gain": finding.figures["gain"]}
+    flat = [cand("lora n=64", 0.870, size=64), cand("lora n=256", 0.875, size=256)]
+    finding = rule_data(evidence(flat), "lora")
+    assert finding is not None and "flattened" in finding.message
+    assert rule_data(evidence([cand("lora n=64", 0.8)]), "lora") is None
+
+
+def test_volume_rule_reports_break_even_against_cheapest_prompt() -> None:
+    tuned = cand("lora n=64", 0.9, one_off=0.12, per_request=1e-6)
+    prompt = cand("few-shot n=64", 0.8, strategy="few-shot", one_off=0.0, per_request=3e-6)
+    ev = evidence([tuned, prompt], requests_per_month=1000, horizon_months=12)
+    finding = rule_volume(ev, tuned, [tuned])
+    assert finding is not None
+    # 0.12 USD extra / (2e-6 USD saved per request × 12 months) = 5,000 requests a month
+    assert abs(finding.figures["break_even_per_month"] - 5000) < 1e-6
+    assert "pays for itself" in finding.message
+
+
+def test_maintenance_rule_counts_retrainings() -> None:
+    tuned = cand("lora n=64", 0.9)
+    ev = evidence([tuned], horizon_months=12, new_data_every_months=3)
+    finding = rule_maintenance(ev, tuned)
+    assert finding is not None and finding.figures["adaptations"] == 5
+    assert "retraining" in finding.message
+    assert rule_maintenance(evidence([tuned]), tuned) is None
+
+
+def test_wording_rule_flags_large_spread_only() -> None:
+    ev = evidence([cand("zero-shot", 0.8, strategy="zero-shot", size=None)])
+    ev.wording = [{"candidate": "zero-shot", "by_wording": {0: 0.8, 1: 0.6}, "spread": 0.2}]
+    finding = rule_wording(ev)
+    assert finding is not None and "20.0 points" in finding.message
+    ev.wording = [{"candidate": "zero-shot", "by_wording": {0: 0.8, 1: 0.79}, "spread": 0.01}]
+    assert rule_wording(ev) is None
+
+
+def test_quality_floor_and_no_feasible_candidate() -> None:
+    only = cand("lora n=64", 0.7, latency=900)
+    rec = advise(evidence([only], latency_ms=100, min_quality=0.8))
+    assert rec.choice == "lora n=64"
+    assert any("no candidate meets the constraints" in r for r in rec.reasons)
+    assert any("floor" in r for r in rec.reasons)
+
+
+def test_clear_winner_is_strong_and_cites_its_figures() -> None:
+    rec = advise(evidence([cand("lora n=64", 0.92), cand("zero-shot", 0.7, strategy="zero-shot")]))
+    assert rec.choice == "lora n=64" and rec.confidence == "strong"
+    assert "92.0%" in rec.reasons[0] and "89.0%–95.0%" in rec.reasons[0]
+
+
+def test_prior_advice_is_labelled_a_prior() -> None:
+    few = prior_advice(Questionnaire(labels=20))
+    assert few["basis"] == "prior" and "not a measurement" in few["note"]
+    assert few["choice"].startswith("few-shot")
+    many = prior_advice(Questionnaire(labels=1000, latency_ms=50))
+    assert many["choice"] == "encoder-head"
+    gen = prior_advice(Questionnaire(kind="generation", labels=5000))
+    assert gen["choice"] == "lora"
