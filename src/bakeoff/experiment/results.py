@@ -23,6 +23,7 @@ def write_json_atomic(path: Path, data: Any) -> None:
             json.dump(data, fh, indent=1, ensure_ascii=False)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; results are for sharing
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -10,6 +10,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,10 @@ def quiet_transformers() -> None:
 
     logging.disable_progress_bar()
     logging.set_verbosity_error()
+    # PEFT still calls a transformers method deprecated in v5; nothing for users to act on.
+    warnings.filterwarnings(
+        "ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning
+    )
 
 
 def local_weights(source: ModelSource) -> str:
