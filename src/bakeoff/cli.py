@@ -373,6 +373,48 @@ def advise(
 
 
 @app.command()
+def serve(
+    folder: Annotated[
+        Path, typer.Argument(help="Experiment --out folder, `run --task` folder, or an artifact.")
+    ],
+    candidate: Annotated[
+        str | None, typer.Option(help="Candidate name or run key; default: the champion.")
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    max_batch: Annotated[int, typer.Option(help="Rows per model call (micro-batch).")] = 32,
+    max_queue: Annotated[int, typer.Option(help="Rows waiting before 503.")] = 256,
+    batch_wait_ms: Annotated[float, typer.Option(help="How long a row waits for company.")] = 5,
+    max_inputs: Annotated[int, typer.Option(help="Rows per request.")] = 64,
+    max_input_chars: Annotated[int, typer.Option(help="Characters per input.")] = 4000,
+    token_env: Annotated[
+        str, typer.Option(help="Environment variable holding the bearer token (if set).")
+    ] = "BAKEOFF_SERVE_TOKEN",
+) -> None:
+    """Serve a candidate over HTTP: POST /v1/predict, GET /health, GET /info."""
+    import os
+
+    from bakeoff.cli_output import console
+    from bakeoff.experiment.artifact import load_candidate
+    from bakeoff.serve.app import ServeSettings, create_app
+    from bakeoff.serve.source import resolve
+
+    with user_errors():
+        served = resolve(folder, candidate)
+        task, model = load_candidate(served.artifact)
+        token = os.environ.get(token_env) or None
+        settings = ServeSettings(
+            max_batch, max_queue, batch_wait_ms, max_inputs, max_input_chars, token
+        )
+        api = create_app(model, task, served.info, settings)
+    import uvicorn
+
+    auth = f"bearer token from ${token_env}" if token else "none"
+    console.print(f"serving {served.name} on http://{host}:{port} (auth: {auth})")
+    uvicorn.run(api, host=host, port=port, log_level="warning")
+
+
+@app.command()
 def models() -> None:
     """List the bundled models and how to get the ones not installed."""
     from rich.console import Console

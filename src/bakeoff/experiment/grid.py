@@ -115,7 +115,7 @@ class Experiment:
 
     def __init__(self, spec: ExperimentSpec):
         self.spec = spec
-        self.task = load_task(spec.task_path)
+        self.task = load_task(spec.task_path.resolve())  # row ids name absolute files
         self.splits = load_splits(self.task, limit_test=spec.test_size)
         self.sizes = resolve_sizes(spec, len(self.splits.train))
         self.runs = plan_runs(spec, self.sizes)

@@ -1,0 +1,1 @@
+"""`bakeoff serve`: the champion (or any candidate) behind a small HTTP API."""

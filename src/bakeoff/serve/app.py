@@ -1,0 +1,152 @@
+"""The HTTP API around one candidate (FastAPI).
+
+    POST /v1/predict   {"inputs": ["text", ...]}  or  {"inputs": [{"field": ...}, ...]}
+                       -> {"predictions": [{"output", "probabilities"}], "candidate", ...}
+    GET  /health       liveness and queue depth
+    GET  /info         the candidate, its measured metrics and cost
+
+Bad requests get a 4xx with a message that says what to change; a full queue gets 503 with
+Retry-After; a bearer token is required when one is configured.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from bakeoff.errors import ProblemsError
+from bakeoff.serve.batcher import MicroBatcher, QueueFull
+from bakeoff.strategy import Candidate
+from bakeoff.task.example import Example
+from bakeoff.task.load import RawRow, ReadResult
+from bakeoff.task.spec import TaskSpec
+from bakeoff.task.validate import input_examples
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    max_batch: int = 32  # rows per model call
+    max_queue: int = 256  # rows waiting; more -> 503
+    batch_wait_ms: float = 5.0
+    max_inputs: int = 64  # rows per request
+    max_input_chars: int = 4000
+    token: str | None = None  # bearer token; None = no auth
+
+
+class PredictRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    inputs: list[str | dict[str, Any]] = Field(min_length=1)
+
+
+class HTTPError(Exception):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
+        self.status, self.message, self.headers = status, message, headers or {}
+
+
+def _examples(task: TaskSpec, inputs: list[str | dict[str, Any]]) -> list[Example]:
+    field = task.fields.input
+    rows = []
+    for i, item in enumerate(inputs):
+        if isinstance(item, str):
+            if field is None:
+                raise HTTPError(
+                    422,
+                    f"inputs[{i}]: this task builds its input from several fields "
+                    "(input_template); send objects with those fields, not strings",
+                )
+            item = {field: item}
+        rows.append(RawRow("request", i, item))
+    try:
+        return input_examples(ReadResult(rows, []), task)
+    except ProblemsError as exc:
+        first = exc.problems[0]
+        raise HTTPError(422, f"inputs[{first.line}].{first.field}: {first.message}") from None
+
+
+def create_app(
+    candidate: Candidate, task: TaskSpec, info: dict[str, Any], settings: ServeSettings
+) -> FastAPI:
+    batcher = MicroBatcher(
+        candidate.predict, settings.max_batch, settings.max_queue, settings.batch_wait_ms
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        batcher.start()
+        yield
+        await batcher.stop()
+
+    app = FastAPI(title="bakeoff", lifespan=lifespan)
+
+    @app.exception_handler(HTTPError)
+    async def http_error(request: Request, exc: HTTPError) -> JSONResponse:
+        return JSONResponse({"error": exc.message}, exc.status, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        err = exc.errors()[0]
+        where = ".".join(str(x) for x in err["loc"] if x != "body")
+        message = f'{where or "body"}: {err["msg"]} — send {{"inputs": ["text", ...]}}'
+        return JSONResponse({"error": message}, 422)
+
+    def authorize(request: Request) -> None:
+        if settings.token is None:
+            return
+        given = request.headers.get("authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {settings.token}".encode()):
+            raise HTTPError(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
+
+    @app.post("/v1/predict")
+    async def predict(body: PredictRequest, request: Request) -> dict[str, Any]:
+        authorize(request)
+        if len(body.inputs) > settings.max_inputs:
+            raise HTTPError(
+                413, f"{len(body.inputs)} inputs; send at most {settings.max_inputs} per request"
+            )
+        examples = _examples(task, body.inputs)
+        for i, ex in enumerate(examples):
+            if len(ex.text) > settings.max_input_chars:
+                raise HTTPError(
+                    413,
+                    f"inputs[{i}]: {len(ex.text)} characters; the limit is "
+                    f"{settings.max_input_chars} — shorten it",
+                )
+        start = time.perf_counter()
+        try:
+            preds = await batcher.submit(examples)
+        except QueueFull as exc:
+            raise HTTPError(503, f"busy: {exc}; retry shortly", {"Retry-After": "1"}) from None
+        return {
+            "candidate": info.get("candidate"),
+            "predictions": [{"output": p.output, "probabilities": p.probabilities} for p in preds],
+            "latency_ms": 1000 * (time.perf_counter() - start),
+        }
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "queued_rows": batcher.queued_rows}
+
+    @app.get("/info")
+    async def about(request: Request) -> dict[str, Any]:
+        authorize(request)
+        return {
+            **info,
+            "task": {"name": task.name, "kind": task.kind, "labels": task.label_names},
+            "limits": {
+                "max_inputs": settings.max_inputs,
+                "max_input_chars": settings.max_input_chars,
+                "max_queue": settings.max_queue,
+            },
+            "served": {"batches": batcher.batches, "rows": batcher.rows},
+        }
+
+    return app

@@ -1,0 +1,92 @@
+"""Micro-batching: concurrent requests are gathered into one `predict` call.
+
+Requests wait at most `wait_ms` for company, a batch holds at most `max_batch` rows, and the
+queue holds at most `max_queue` rows — beyond that `submit` raises QueueFull (HTTP 503), so
+memory stays bounded under any load. One worker thread runs the model: batches never overlap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from bakeoff.strategy import Prediction
+from bakeoff.task.example import Example
+
+Predict = Callable[[Sequence[Example]], list[Prediction]]
+Item = tuple[list[Example], asyncio.Future[list[Prediction]]]
+
+
+class QueueFull(Exception):
+    pass
+
+
+class MicroBatcher:
+    def __init__(
+        self, predict: Predict, max_batch: int = 32, max_queue: int = 256, wait_ms: float = 5
+    ):
+        self.predict = predict
+        self.max_batch, self.max_queue, self.wait = max_batch, max_queue, wait_ms / 1000
+        self.queue: asyncio.Queue[Item] = asyncio.Queue()
+        self.queued_rows = 0
+        self.batches = 0
+        self.rows = 0
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bakeoff-model")
+        self.worker: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.worker = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self.worker is not None:
+            self.worker.cancel()
+            await asyncio.gather(self.worker, return_exceptions=True)
+        self.executor.shutdown(wait=True)
+
+    async def submit(self, examples: list[Example]) -> list[Prediction]:
+        if self.queued_rows + len(examples) > self.max_queue:
+            raise QueueFull(f"{self.queued_rows} rows already queued (limit {self.max_queue})")
+        future: asyncio.Future[list[Prediction]] = asyncio.get_running_loop().create_future()
+        self.queued_rows += len(examples)
+        await self.queue.put((examples, future))
+        return await future
+
+    async def _gather(self) -> list[Item]:
+        items = [await self.queue.get()]
+        rows = len(items[0][0])
+        deadline = time.monotonic() + self.wait
+        while rows < self.max_batch:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                item = await asyncio.wait_for(self.queue.get(), left)
+            except TimeoutError:
+                break
+            items.append(item)
+            rows += len(item[0])
+        return items
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            items = await self._gather()
+            flat = [ex for examples, _ in items for ex in examples]
+            try:
+                preds = await loop.run_in_executor(self.executor, self.predict, flat)
+            except Exception as exc:  # the model failed: every waiting request hears why
+                for _, future in items:
+                    if not future.done():
+                        future.set_exception(exc)
+            else:
+                start = 0
+                for examples, future in items:
+                    if not future.done():
+                        future.set_result(preds[start : start + len(examples)])
+                    start += len(examples)
+            finally:
+                self.queued_rows -= len(flat)
+                self.batches += 1
+                self.rows += len(flat)

@@ -1,0 +1,82 @@
+"""What `bakeoff serve DIR` serves: an artifact folder as is; an experiment folder's champion
+(the recommendation) or a candidate named with --candidate; a `bakeoff run --task` folder's
+best run or a named one."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bakeoff.errors import BakeoffError
+
+
+@dataclass
+class Served:
+    artifact: Path
+    name: str
+    info: dict[str, Any] = field(default_factory=dict)  # metrics, cost: shown by GET /info
+
+
+def _from_experiment(folder: Path, candidate: str | None) -> Served:
+    from bakeoff.experiment.store import RunStore
+    from bakeoff.report.build import build_report
+
+    report_file = folder / "report.json"
+    if report_file.exists():
+        report = json.loads(report_file.read_text(encoding="utf-8"))
+    else:
+        report = build_report(RunStore.open_existing(folder))
+    name = candidate or report["recommendation"]["choice"]
+    chosen = next((c for c in report["candidates"] if name in (c["name"], c["primary"])), None)
+    if chosen is None:
+        names = ", ".join(c["name"] for c in report["candidates"])
+        raise BakeoffError(f"--candidate '{name}': not in {folder}; candidates: {names}.")
+    run = next(r for r in report["runs"] if r["key"] == chosen["primary"])
+    artifact = folder / "runs" / chosen["primary"] / "artifact"
+    info = {
+        "candidate": chosen["name"],
+        "run": chosen["primary"],
+        "champion": name == report["recommendation"]["choice"],
+        "metrics": run["metrics"],
+        "mean_over_runs": chosen["mean"],
+        "cost": chosen["cost"],
+    }
+    return Served(artifact, chosen["name"], info)
+
+
+def _from_results(folder: Path, candidate: str | None) -> Served:
+    runs = json.loads((folder / "results.json").read_text(encoding="utf-8"))["runs"]
+    if not runs:
+        raise BakeoffError(f"{folder}/results.json: no finished runs to serve.")
+    if candidate is None:
+        first = next(iter(runs[0]["metrics"]))
+        run = max(runs, key=lambda r: r["metrics"][first]["value"])
+    else:
+        run = next((r for r in runs if candidate in (r["label"], r["key"])), None)
+        if run is None:
+            labels = ", ".join(r["label"] for r in runs)
+            raise BakeoffError(f"--candidate '{candidate}': not in {folder}; runs: {labels}.")
+    info = {"candidate": run["label"], "run": run["key"], "metrics": run["metrics"]}
+    return Served(Path(run["artifact"]), run["label"], info)
+
+
+def resolve(folder: Path, candidate: str | None = None) -> Served:
+    if (folder / "manifest.json").exists():
+        return Served(folder, folder.parent.name or str(folder), {"artifact": str(folder)})
+    if (folder / "bakeoff.sqlite").exists():
+        served = _from_experiment(folder, candidate)
+    elif (folder / "results.json").exists():
+        served = _from_results(folder, candidate)
+    else:
+        raise BakeoffError(
+            f"{folder}: nothing to serve — give an experiment's --out folder, a `bakeoff run "
+            "--task` output folder, or an artifact folder (one with manifest.json)."
+        )
+    if not (served.artifact / "manifest.json").exists():
+        raise BakeoffError(
+            f"{served.artifact}: the artifact of {served.name} is missing — rerun its run."
+        )
+    served.info["artifact"] = str(served.artifact)
+    return served

@@ -1,0 +1,206 @@
+"""`bakeoff serve` on loopback: a real uvicorn process serving a fine-tuned encoder-head
+artifact; request validation, auth, 503 on a full queue, and a bounded load test."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from bakeoff.cli import app
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+TOKEN = "s3cret-test-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("serve") / "run"
+    result = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "--task",
+            str(REPO / "examples/sst2/task.yaml"),
+            "--strategy",
+            "encoder-head",
+            "--train-size",
+            "64",
+            "--max-steps",
+            "8",
+            "--eval-every",
+            "4",
+            "--eval-rows",
+            "16",
+            "--limit-test",
+            "20",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def start(folder: Path, *args: str) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bakeoff.cli", "serve", str(folder), "--port", str(port), *args],
+        env={**os.environ, "BAKEOFF_SERVE_TOKEN": TOKEN},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(proc.stdout.read().decode() if proc.stdout else "server died")
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            time.sleep(0.2)
+    proc.kill()
+    raise AssertionError("server did not come up")
+
+
+@pytest.fixture(scope="module")
+def server(trained: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    proc, url = start(trained, "--max-queue", "512", "--max-input-chars", "500")
+    yield proc, url
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def test_predict_health_info_and_auth(server: tuple[subprocess.Popen[bytes], str]) -> None:
+    _, url = server
+    body = {"inputs": ["a gorgeous, moving film", "dull and far too long"]}
+    ok = httpx.post(f"{url}/v1/predict", json=body, headers=AUTH, timeout=30)
+    assert ok.status_code == 200, ok.text
+    preds = ok.json()["predictions"]
+    assert len(preds) == 2 and all(p["output"] in {"positive", "negative"} for p in preds)
+    assert abs(sum(preds[0]["probabilities"].values()) - 1) < 1e-4
+    assert httpx.get(f"{url}/health").json()["status"] == "ok"
+    info = httpx.get(f"{url}/info", headers=AUTH).json()
+    assert info["candidate"].startswith("encoder-head") and "accuracy" in info["metrics"]
+    assert info["task"]["labels"] == ["negative", "positive"]
+    assert httpx.post(f"{url}/v1/predict", json=body).status_code == 401
+    wrong = httpx.post(f"{url}/v1/predict", json=body, headers={"Authorization": "Bearer x"})
+    assert wrong.status_code == 401 and "bearer token" in wrong.json()["error"]
+    assert TOKEN not in wrong.text
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        ({"inputs": []}, 422, "inputs"),
+        ({"texts": ["x"]}, 422, 'send {"inputs"'),
+        ({"inputs": [{"text": None}]}, 422, "inputs[0].text: input is null"),
+        ({"inputs": [{"other": "x"}]}, 422, "missing input field"),
+        ({"inputs": ["x" * 600]}, 413, "the limit is 500"),
+        ({"inputs": ["x"] * 65}, 413, "at most 64"),
+    ],
+)
+def test_bad_requests_get_clear_4xx(
+    server: tuple[subprocess.Popen[bytes], str],
+    body: dict,
+    status: int,
+    message: str,  # type: ignore[type-arg]
+) -> None:
+    _, url = server
+    response = httpx.post(f"{url}/v1/predict", json=body, headers=AUTH, timeout=30)
+    assert response.status_code == status, response.text
+    assert message in response.json()["error"]
+
+
+def test_load_many_concurrent_clients(server: tuple[subprocess.Popen[bytes], str]) -> None:
+    proc, url = server
+    clients, per_client = 32, 12
+    baseline = rss_mb(proc.pid)
+    peak = [baseline]
+
+    async def client(http: httpx.AsyncClient, i: int, latencies: list[float]) -> list[int]:
+        codes = []
+        for j in range(per_client):
+            texts = [f"review {i}-{j}: {'great fun' if (i + j) % 2 else 'boring mess'}"] * (
+                1 + j % 3
+            )
+            start = time.perf_counter()
+            r = await http.post(f"{url}/v1/predict", json={"inputs": texts}, headers=AUTH)
+            latencies.append(time.perf_counter() - start)
+            codes.append(r.status_code)
+            peak.append(rss_mb(proc.pid))
+        return codes
+
+    async def main() -> tuple[list[int], list[float], float]:
+        latencies: list[float] = []
+        limits = httpx.Limits(max_connections=clients)
+        async with httpx.AsyncClient(timeout=60, limits=limits) as http:
+            start = time.perf_counter()
+            results = await asyncio.gather(*(client(http, i, latencies) for i in range(clients)))
+            elapsed = time.perf_counter() - start
+        return [c for codes in results for c in codes], latencies, elapsed
+
+    codes, latencies, elapsed = asyncio.run(main())
+    assert codes == [200] * (clients * per_client)  # no request failed
+    latencies.sort()
+    p50 = statistics.median(latencies) * 1000
+    p99 = latencies[int(0.99 * (len(latencies) - 1))] * 1000
+    info = httpx.get(f"{url}/info", headers=AUTH).json()["served"]
+    print(
+        f"\nload: {len(codes)} requests from {clients} clients in {elapsed:.1f} s = "
+        f"{len(codes) / elapsed:.0f} req/s; p50 {p50:.0f} ms, p99 {p99:.0f} ms; "
+        f"{info['rows']} rows in {info['batches']} model calls; RSS {baseline:.0f} → "
+        f"{max(peak):.0f} MB"
+    )
+    assert info["batches"] < info["rows"]  # concurrent requests shared model calls
+    assert max(peak) < baseline + 300  # bounded: the queue caps what is held
+
+
+def test_full_queue_answers_503_and_recovers(trained: Path) -> None:
+    proc, url = start(trained, "--max-queue", "4", "--max-batch", "2", "--batch-wait-ms", "50")
+    try:
+
+        async def burst() -> list[httpx.Response]:
+            async with httpx.AsyncClient(timeout=60) as http:
+                calls = [
+                    http.post(f"{url}/v1/predict", json={"inputs": ["fine film"] * 2}, headers=AUTH)
+                    for _ in range(40)
+                ]
+                return list(await asyncio.gather(*calls))
+
+        responses = asyncio.run(burst())
+        codes = {r.status_code for r in responses}
+        assert codes <= {200, 503} and 503 in codes and 200 in codes
+        busy = next(r for r in responses if r.status_code == 503)
+        assert busy.headers["retry-after"] == "1" and "busy" in busy.json()["error"]
+        after = httpx.post(f"{url}/v1/predict", json={"inputs": ["ok"]}, headers=AUTH)
+        assert after.status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
