@@ -208,7 +208,12 @@ def rule_maintenance(ev: Evidence, choice: Candidate) -> Finding | None:
         return None
     n = trainings_in_horizon(ev.constraints)
     seconds = choice["cost"]["adapt_seconds"] * n
-    kind = "retraining" if choice["trained"] else "re-selecting demos and re-checking"
+    if choice["trained"]:
+        kind = "retraining"
+    elif choice["strategy"] == "few-shot":
+        kind = "re-selecting demos and re-checking"
+    else:
+        kind = "re-checking"
     return Finding(
         "maintenance",
         f"new data every {every:g} months means {n} adaptations over the horizon: {kind} "
@@ -267,8 +272,8 @@ def advise(ev: Evidence) -> Recommendation:
         test = ev.compare(leader, choice)
         reasons.append(
             f"statistically tied with the leader {leader['name']} ({ev.fmt(leader['mean'])}; "
-            f"difference {ev.points(test['difference'])}, p = {test['p']:.2f}) and cheaper to "
-            "own at the declared volume."
+            f"paired test of their primary runs: {ev.points(-test['difference'])} for "
+            f"{choice['name']}, p = {test['p']:.2f}) and cheaper to own at the declared volume."
         )
     floor = ev.constraints.min_quality
     if floor is not None and choice["mean"] < floor:

@@ -88,7 +88,11 @@ def run(
         typer.Option("--strategy", "-s", help="zero-shot or few-shot; repeat for several."),
     ] = ["zero-shot"],  # noqa: B006 — typer needs a list default
     model: Annotated[
-        str, typer.Option(help="Bundled name, local folder, .gguf file or hub id.")
+        str,
+        typer.Option(
+            help="Bundled name, local folder, .gguf file or hub id (transformers); "
+            "llama.cpp:NAME-or-GGUF; openai:MODEL@BASE_URL (docs/models.md)."
+        ),
     ] = "smollm2-135m-instruct",
     demos: Annotated[
         list[str],
@@ -140,6 +144,10 @@ def run(
         str, typer.Option(help="LoRA target modules (a,b,…) or auto.")
     ] = "auto",
     virtual_tokens: Annotated[int, typer.Option(help="Prompt tuning: soft-prompt length.")] = 16,
+    threads: Annotated[
+        int | None, typer.Option(help="llama.cpp backend: CPU threads (default: all).")
+    ] = None,
+    concurrency: Annotated[int, typer.Option(help="openai backend: requests in flight.")] = 4,
 ) -> None:
     """Run a bake-off. With EXPERIMENT: the whole grid of the experiment file (strategies ×
     train sizes × seeds × wordings) into a SQLite run store, then the report and the
@@ -169,7 +177,7 @@ def run(
     )
     from bakeoff.experiment.plan import STRATEGIES, check_wordings, expand
     from bakeoff.experiment.runner import is_main_process, run_all, setup_fingerprint
-    from bakeoff.models.hf import HFCausalLM
+    from bakeoff.models.backends import BackendOptions, load_model
     from bakeoff.prompting.strategies import PromptSettings
     from bakeoff.task.data import load_splits
     from bakeoff.task.spec import load_task
@@ -181,6 +189,9 @@ def run(
                 f"--strategy {unknown[0]}: unknown; choose from {', '.join(STRATEGIES)}."
             )
         task = load_task(task_file)
+        options = BackendOptions(
+            trust_remote_code=trust_remote_code, threads=threads, concurrency=concurrency
+        )
         base = _settings(PromptSettings, prompt_format, decode, normalize, calibrate, shots, demos)
         train_overrides: dict[str, Any] = {
             "train": {
@@ -227,7 +238,7 @@ def run(
                 runs,
                 task,
                 splits,
-                lambda: HFCausalLM.load(model, trust_remote_code=trust_remote_code),
+                lambda: load_model(model, options),
                 out,
                 setup,
                 progress,

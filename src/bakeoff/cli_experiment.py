@@ -17,12 +17,13 @@ def run_experiment(path: Path, out: Path | None, trust_remote_code: bool) -> Non
     from bakeoff.experiment.grid import Experiment
     from bakeoff.experiment.runner import is_main_process
     from bakeoff.experiment.spec import load_experiment
-    from bakeoff.models.hf import HFCausalLM
+    from bakeoff.models.backends import load_model
 
     spec = load_experiment(path)
     experiment = Experiment(spec)
     out = out or Path("runs") / spec.name
     trust = trust_remote_code or spec.trust_remote_code
+    options = spec.backend.model_copy(update={"trust_remote_code": trust})
     console.print(
         f"[bold]{spec.name}[/]: {len(experiment.runs)} runs — train sizes {experiment.sizes}, "
         f"seeds {spec.seeds}, test rows {len(experiment.splits.test)}; store {out}"
@@ -37,7 +38,7 @@ def run_experiment(path: Path, out: Path | None, trust_remote_code: bool) -> Non
     with progress_factory() as progress:
         store = experiment.run(
             out,
-            lambda name: HFCausalLM.load(name, trust_remote_code=trust),
+            lambda name: load_model(name, options),
             progress,
             done,
             context={"train_progress": training_bar()},
@@ -60,7 +61,7 @@ def _report_and_print(store: Any, out: Path, constraints: dict[str, Any] | None 
 def print_candidates(report: dict[str, Any]) -> None:
     scale = 1 if report["metric"] == "bleu" else 100
     table = Table(title=f"{report['experiment']}: {report['metric']} on {report['test_rows']} rows")
-    for col in ("#", "candidate", "mean", "± sd", "95% CI", "runs", "ms/req", "$/1M req"):
+    for col in ("#", "candidate", "mean", "± sd", "CI (primary)", "runs", "ms/req", "$/1M req"):
         table.add_column(col, justify="left" if col == "candidate" else "right")
     for i, c in enumerate(report["candidates"], start=1):
         table.add_row(

@@ -19,6 +19,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from bakeoff.errors import BakeoffError, ProblemsError
 from bakeoff.experiment.plan import STRATEGIES, TRAINED_STRATEGIES
+from bakeoff.models.backends import BackendOptions
 from bakeoff.prompting.demos import DemoMethod
 from bakeoff.task.spec import StrictModel, problem_from_error
 from bakeoff.task.yaml_lines import load_yaml_with_lines
@@ -124,6 +125,7 @@ class ExperimentSpec(StrictModel):
     constraints: Constraints = Constraints()
     prices: Prices = Prices()
     trust_remote_code: bool = False
+    backend: BackendOptions = BackendOptions()
     base_dir: Path = Field(default=Path("."), exclude=True)
     source_file: Path | None = Field(default=None, exclude=True)
     key_lines: dict[str, int] = Field(default_factory=dict, exclude=True)  # top-level key -> line

@@ -1,0 +1,68 @@
+"""Which backend runs a model name: a lazy registry, so the HTTP backend never imports torch.
+
+    smollm2-135m-instruct                     transformers (default; the only one that trains)
+    llama.cpp:smollm2-135m-instruct           llama.cpp on the bundled GGUF
+    llama.cpp:/models/qwen.Q4_K_M.gguf        llama.cpp on any GGUF file
+    openai:MODEL@http://127.0.0.1:8080/v1     any OpenAI-compatible server (vLLM, llama.cpp
+                                              server, Ollama, hosted APIs)
+
+Each backend's options are a pydantic model with extra="forbid" (BackendOptions below); the
+API key is never part of a name or an option, only the name of the environment variable that
+holds it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Literal
+
+from pydantic import Field
+
+from bakeoff.errors import BakeoffError
+from bakeoff.models.base import LanguageModel
+from bakeoff.task.spec import StrictModel
+
+BACKENDS = {
+    "transformers": "bakeoff.models.hf:HFCausalLM",
+    "llama.cpp": "bakeoff.models.llamacpp:LlamaCppLM",
+    "openai": "bakeoff.models.openai_http:OpenAILM",
+}
+
+
+class BackendOptions(StrictModel):
+    threads: int | None = Field(default=None, ge=1, description="llama.cpp: CPU threads.")
+    context: int = Field(default=4096, ge=256, description="llama.cpp: context length.")
+    concurrency: int = Field(default=4, ge=1, le=256, description="openai: requests in flight.")
+    timeout_s: float = Field(default=60.0, gt=0, description="openai: per request.")
+    max_retries: int = Field(default=4, ge=0, le=20, description="openai: on 429 / 5xx.")
+    api_key_env: str = Field(default="OPENAI_API_KEY", description="openai: env var of the key.")
+    api: Literal["completions", "chat"] = Field(
+        default="completions", description="openai: endpoint for prompts."
+    )
+    cache: bool = Field(default=True, description="openai: persistent response cache.")
+    trust_remote_code: bool = False
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """(backend, model) from a model name."""
+    for prefix in ("llama.cpp", "openai"):
+        if name.startswith(prefix + ":"):
+            return prefix, name[len(prefix) + 1 :]
+    return "transformers", name
+
+
+def load_model(name: str, options: BackendOptions | None = None) -> LanguageModel:
+    backend, model = split_name(name)
+    module_name, cls_name = BACKENDS[backend].split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise BakeoffError(
+            f"model '{name}': the {backend} backend needs {exc.name} — run `make install` "
+            "(it installs every backend's extra)."
+        ) from None
+    cls: Any = getattr(module, cls_name)
+    options = options or BackendOptions()
+    if backend == "transformers":
+        return cls.load(model, trust_remote_code=options.trust_remote_code)
+    return cls.load(model, options)

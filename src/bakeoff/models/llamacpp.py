@@ -1,0 +1,190 @@
+"""The llama.cpp backend (llama-cpp-python) for GGUF models: label scoring from the model's
+own logits, generation, the GGUF's chat template (rendered in our sandbox), thread control.
+
+    bakeoff run --task examples/sst2/task.yaml --model llama.cpp:smollm2-135m-instruct ...
+
+Scoring reuses llama.cpp's KV cache across rows: each prompt is evaluated only from the first
+token where it differs from what the cache holds (a few-shot prefix is computed once), every
+single-token option is read from the prompt's last logits, and multi-token options are
+evaluated after the prompt and then rolled back.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bakeoff.errors import BakeoffError
+from bakeoff.models.backends import BackendOptions
+from bakeoff.models.base import Generation, OptionScores, Progress, ScoreRequest, cut_at_stop
+from bakeoff.models.registry import resolve
+from bakeoff.prompting.templates import render_template
+
+
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max()
+    return shifted - np.log(np.exp(shifted).sum())
+
+
+def gguf_path(name: str) -> Path:
+    source = resolve(name, kind="causal")
+    if source.gguf_file is None:
+        raise BakeoffError(
+            f"model 'llama.cpp:{name}': llama.cpp needs a GGUF file — give a .gguf path or a "
+            "bundled model that ships one (see `bakeoff models`)."
+        )
+    return Path(source.path) / source.gguf_file
+
+
+class LlamaCppLM:
+    def __init__(self, llm: Any, name: str):
+        self.llm = llm
+        self.name = name
+        self.n_parameters = int(_n_params(llm))
+        meta = llm.metadata or {}
+        self.chat_template = meta.get("tokenizer.chat_template")
+        vocab = llm._model.tokens() if hasattr(llm._model, "tokens") else None
+        self._bos = self._token_text(llm.token_bos(), vocab)
+        self._eos = self._token_text(llm.token_eos(), vocab)
+
+    @classmethod
+    def load(cls, name: str, options: BackendOptions) -> LlamaCppLM:
+        from llama_cpp import Llama
+
+        path = gguf_path(name)
+        threads = options.threads or os.cpu_count() or 1
+        llm = Llama(
+            model_path=str(path),
+            n_ctx=options.context,
+            n_threads=threads,
+            n_threads_batch=threads,
+            logits_all=True,  # scoring reads the logits of every prompt position
+            verbose=False,
+            seed=0,
+        )
+        return cls(llm, f"llama.cpp:{name}")
+
+    def _token_text(self, token: int, vocab: Any) -> str:
+        if token < 0:
+            return ""
+        return self.llm.detokenize([token], special=True).decode("utf-8", errors="ignore")
+
+    # --- text <-> tokens -------------------------------------------------------------
+    @property
+    def has_chat_template(self) -> bool:
+        return bool(self.chat_template)
+
+    def render_chat(self, messages: list[dict[str, str]]) -> str:
+        if not self.chat_template:
+            raise BakeoffError(f"model '{self.name}': its GGUF has no chat template.")
+        return render_template(
+            self.chat_template,
+            {
+                "messages": messages,
+                "add_generation_prompt": True,
+                "bos_token": self._bos,
+                "eos_token": self._eos,
+            },
+        )
+
+    def encode_prompt(self, text: str) -> list[int]:
+        add_bos = not (self._bos and text.startswith(self._bos))
+        return list(self.llm.tokenize(text.encode(), add_bos=add_bos, special=True))
+
+    def encode_continuation(self, text: str) -> list[int]:
+        return list(self.llm.tokenize(text.encode(), add_bos=False, special=False))
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.encode_prompt(text))
+
+    # --- scoring ---------------------------------------------------------------------
+    def _eval(self, tokens: list[int]) -> None:
+        """Make the context hold exactly `tokens`, evaluating only what the cache lacks."""
+        llm = self.llm
+        if len(tokens) > llm.n_ctx():
+            raise BakeoffError(
+                f"model '{self.name}': a prompt of {len(tokens)} tokens exceeds the context "
+                f"({llm.n_ctx()}); raise the `context` option or use fewer demos."
+            )
+        held = llm.input_ids[: llm.n_tokens]
+        common = 0
+        limit = min(len(held), len(tokens))
+        while common < limit and held[common] == tokens[common]:
+            common += 1
+        if common == len(tokens):  # all cached: the last position's logits are still there
+            llm.n_tokens = common
+            return
+        llm.n_tokens = common  # llama-cpp drops the KV cache past n_tokens on the next eval
+        llm.eval(tokens[common:])
+
+    def score(
+        self, requests: Sequence[ScoreRequest], progress: Progress | None = None
+    ) -> list[OptionScores]:
+        out = []
+        option_ids: dict[str, list[int]] = {}
+        for r in requests:
+            prompt = self.encode_prompt(r.prompt)
+            n = len(prompt)
+            self._eval(prompt)
+            last = _log_softmax(np.asarray(self.llm.scores[n - 1], dtype=np.float64))
+            logprobs = []
+            for option in r.options:
+                ids = option_ids.setdefault(option, self.encode_continuation(option))
+                if not ids:
+                    raise ValueError(f"option {option!r} encodes to no tokens")
+                total = float(last[ids[0]])
+                if len(ids) > 1:
+                    self._eval(prompt + ids)
+                    for k, token in enumerate(ids[1:], start=n):
+                        row = np.asarray(self.llm.scores[k], dtype=np.float64)
+                        total += float(_log_softmax(row)[token])
+                logprobs.append(total)
+            out.append(
+                OptionScores(tuple(logprobs), tuple(len(option_ids[o]) for o in r.options), n)
+            )
+            if progress:
+                progress(1)
+        return out
+
+    # --- generation ------------------------------------------------------------------
+    def generate(
+        self,
+        prompts: Sequence[str],
+        *,
+        max_new_tokens: int,
+        stop: Sequence[str] = (),
+        temperature: float = 0.0,
+        seed: int = 0,
+        progress: Progress | None = None,
+    ) -> list[Generation]:
+        results = []
+        for prompt in prompts:
+            tokens = self.encode_prompt(prompt)
+            self._eval(tokens)
+            produced: list[int] = []
+            text = ""
+            eos = self.llm.token_eos()
+            for token in self.llm.generate(
+                tokens, temp=temperature, reset=False, seed=seed if temperature > 0 else None
+            ):
+                if token == eos or len(produced) >= max_new_tokens:
+                    break
+                produced.append(token)
+                text = self.llm.detokenize(produced).decode("utf-8", errors="ignore")
+                text, stopped = cut_at_stop(text, stop)
+                if stopped:
+                    break
+            results.append(Generation(text, len(tokens), len(produced)))
+            if progress:
+                progress(1)
+        return results
+
+
+def _n_params(llm: Any) -> int:
+    import llama_cpp
+
+    return int(llama_cpp.llama_model_n_params(llm.model))

@@ -1,0 +1,260 @@
+"""The OpenAI-compatible HTTP backend (the official `openai` client): vLLM, llama.cpp server,
+Ollama, hosted APIs.
+
+    bakeoff run --task examples/sst2/task.yaml --model openai:smollm2@http://127.0.0.1:8080/v1
+
+- Label scoring uses the completions endpoint with `echo` + `logprobs` (the prompt's own token
+  log-probabilities) where the server offers it; where it does not, the backend generates the
+  answer and parses it (the matched option gets all the probability) and says so once.
+- Requests run `concurrency` at a time; 429 and 5xx are retried with exponential backoff by the
+  client (`max_retries`), each request has a timeout.
+- Every response is cached in SQLite (BAKEOFF_CACHE/openai-responses.sqlite), keyed by base URL,
+  model and the request, so a rerun costs nothing.
+- The API key comes from the environment variable `api_key_env` and is never logged or stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from bakeoff.errors import BakeoffError
+from bakeoff.models.backends import BackendOptions
+from bakeoff.models.base import Generation, OptionScores, Progress, ScoreRequest, cut_at_stop
+from bakeoff.models.registry import cache_root
+
+T = TypeVar("T")
+UNSCORED = -1e9  # log-probability of options the parsed answer did not name
+
+
+class ResponseCache:
+    """request JSON -> response JSON, in one SQLite file shared by every run."""
+
+    def __init__(self, path: str):
+        self.conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, body TEXT)")
+        self.lock = threading.Lock()
+        self.hits = 0
+
+    def get(self, key: str) -> Any:
+        with self.lock:
+            row = self.conn.execute("SELECT body FROM responses WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        self.hits += 1
+        return json.loads(row[0])
+
+    def put(self, key: str, body: Any) -> None:
+        with self.lock, self.conn:
+            self.conn.execute(
+                "INSERT OR REPLACE INTO responses VALUES (?, ?)", (key, json.dumps(body))
+            )
+
+
+def parse_name(name: str) -> tuple[str, str]:
+    """`MODEL@BASE_URL` -> (model, base URL); the base URL may also come from OPENAI_BASE_URL."""
+    model, _, base = name.partition("@")
+    base = base or os.environ.get("OPENAI_BASE_URL", "")
+    if not model or not base:
+        raise BakeoffError(
+            f"model 'openai:{name}': write it as openai:MODEL@BASE_URL, e.g. "
+            "openai:smollm2@http://127.0.0.1:8080/v1 (or set OPENAI_BASE_URL)."
+        )
+    return model, base.rstrip("/")
+
+
+class OpenAILM:
+    def __init__(self, client: Any, model: str, base_url: str, options: BackendOptions):
+        self.client = client
+        self.model = model
+        self.base_url = base_url
+        self.options = options
+        self.name = f"openai:{model}@{base_url}"
+        self.n_parameters = 0  # unknown behind an API: FLOPs are not estimated
+        self.cache = (
+            ResponseCache(str(cache_root() / "openai-responses.sqlite")) if options.cache else None
+        )
+        self.echo_logprobs: bool | None = None  # learnt on first use
+        self.notes: list[str] = []
+
+    @classmethod
+    def load(cls, name: str, options: BackendOptions) -> OpenAILM:
+        import openai
+
+        model, base_url = parse_name(name)
+        cache_root().mkdir(parents=True, exist_ok=True)
+        client = openai.OpenAI(
+            base_url=base_url,
+            api_key=os.environ.get(options.api_key_env) or "not-needed",
+            timeout=options.timeout_s,
+            max_retries=options.max_retries,
+        )
+        return cls(client, model, base_url, options)
+
+    # --- plumbing --------------------------------------------------------------------
+    def _call(self, endpoint: str, request: dict[str, Any]) -> dict[str, Any]:
+        """One request through the cache; errors become a BakeoffError naming the server."""
+        import openai
+
+        body = {"model": self.model, **request}
+        key = hashlib.sha256(
+            json.dumps([self.base_url, endpoint, body], sort_keys=True).encode()
+        ).hexdigest()
+        if self.cache is not None and (hit := self.cache.get(key)) is not None:
+            return hit
+        api = self.client.completions if endpoint == "completions" else self.client.chat.completions
+        try:
+            response = api.create(**body).model_dump()
+        except openai.APIStatusError as exc:
+            message = f"{self.base_url}: {exc.status_code} {exc.message}"
+            raise ServerError(exc.status_code, message) from None
+        except openai.APIConnectionError as exc:
+            raise BakeoffError(
+                f"{self.base_url}: cannot connect ({exc.__class__.__name__}) — is the server "
+                "running, and is the base URL right?"
+            ) from None
+        if self.cache is not None:
+            self.cache.put(key, response)
+        return response
+
+    def _map(
+        self, fn: Callable[[Any], T], items: Sequence[Any], progress: Progress | None
+    ) -> list[T]:
+        with ThreadPoolExecutor(max_workers=self.options.concurrency) as pool:
+            out = []
+            for result in pool.map(fn, items):
+                out.append(result)
+                if progress:
+                    progress(1)
+            return out
+
+    # --- text ------------------------------------------------------------------------
+    @property
+    def has_chat_template(self) -> bool:
+        return False  # the server applies its own template in chat mode; prompts stay text
+
+    def render_chat(self, messages: list[dict[str, str]]) -> str:
+        raise BakeoffError(
+            f"model '{self.name}': the server owns its chat template; use --format plain."
+        )
+
+    def count_tokens(self, text: str) -> int:
+        return max(1, round(len(text) / 4))  # no tokenizer here; usage figures come from the server
+
+    # --- generation ------------------------------------------------------------------
+    def _generate_one(
+        self, prompt: str, max_new_tokens: int, stop: Sequence[str], temperature: float, seed: int
+    ) -> Generation:
+        request: dict[str, Any] = {"max_tokens": max_new_tokens, "temperature": temperature}
+        if temperature > 0:
+            request["seed"] = seed
+        if stop:
+            request["stop"] = [s for s in stop if s.strip()] or None
+        if self.options.api == "chat":
+            response = self._call(
+                "chat", {"messages": [{"role": "user", "content": prompt}], **request}
+            )
+            text = response["choices"][0]["message"]["content"] or ""
+        else:
+            response = self._call("completions", {"prompt": prompt, **request})
+            text = response["choices"][0]["text"] or ""
+        text, _ = cut_at_stop(text, stop)
+        usage = response.get("usage") or {}
+        return Generation(
+            text,
+            int(usage.get("prompt_tokens") or self.count_tokens(prompt)),
+            int(usage.get("completion_tokens") or self.count_tokens(text)),
+        )
+
+    def generate(
+        self,
+        prompts: Sequence[str],
+        *,
+        max_new_tokens: int,
+        stop: Sequence[str] = (),
+        temperature: float = 0.0,
+        seed: int = 0,
+        progress: Progress | None = None,
+    ) -> list[Generation]:
+        return self._map(
+            lambda p: self._generate_one(p, max_new_tokens, stop, temperature, seed),
+            list(prompts),
+            progress,
+        )
+
+    # --- scoring ---------------------------------------------------------------------
+    def _echo_logprob(self, prompt: str, option: str) -> tuple[float, int, int]:
+        """Summed log-probability of `option` after `prompt`, from the echoed prompt tokens."""
+        response = self._call(
+            "completions",
+            {
+                "prompt": prompt + option,
+                "max_tokens": 1,
+                "echo": True,
+                "logprobs": 1,
+                "temperature": 0,
+            },
+        )
+        lp = response["choices"][0]["logprobs"] or {}
+        offsets, values = lp.get("text_offset") or [], lp.get("token_logprobs") or []
+        if not offsets or len(offsets) < len(values):
+            raise ServerError(501, "no echoed prompt log-probabilities")
+        picked = [
+            v
+            for off, v in zip(offsets, values, strict=False)
+            if off >= len(prompt) and off < len(prompt) + len(option)
+        ]
+        if not picked or any(v is None for v in picked):
+            raise ServerError(501, "no log-probabilities for the option tokens")
+        usage = response.get("usage") or {}
+        prompt_tokens = int(usage.get("prompt_tokens") or len(values)) - len(picked)
+        return float(sum(picked)), len(picked), prompt_tokens
+
+    def _score_one(self, request: ScoreRequest) -> OptionScores:
+        if self.echo_logprobs is not False:
+            try:
+                scored = [self._echo_logprob(request.prompt, o) for o in request.options]
+                self.echo_logprobs = True
+                return OptionScores(
+                    tuple(s[0] for s in scored), tuple(s[1] for s in scored), scored[0][2]
+                )
+            except ServerError as exc:
+                if self.echo_logprobs or exc.status not in (400, 404, 422, 500, 501):
+                    raise BakeoffError(str(exc)) from None
+                self.echo_logprobs = False
+                self.notes.append(
+                    f"{self.base_url} gives no prompt log-probabilities ({exc}); labels are "
+                    "generated and parsed instead."
+                )
+        longest = max(self.count_tokens(o) for o in request.options) + 4
+        gen = self._generate_one(request.prompt, longest, ("\n",), 0.0, 0)
+        answer = gen.text.strip().lower()
+        match = next(
+            (i for i, o in enumerate(request.options) if answer.startswith(o.strip().lower())),
+            None,
+        )
+        logprobs = tuple(0.0 if i == match else UNSCORED for i in range(len(request.options)))
+        return OptionScores(logprobs, tuple(1 for _ in request.options), gen.prompt_tokens)
+
+    def score(
+        self, requests: Sequence[ScoreRequest], progress: Progress | None = None
+    ) -> list[OptionScores]:
+        if requests and self.echo_logprobs is None:  # learn the server's abilities once
+            first = [self._score_one(requests[0])]
+            if progress:
+                progress(1)
+            return first + self._map(self._score_one, list(requests[1:]), progress)
+        return self._map(self._score_one, list(requests), progress)
+
+
+class ServerError(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
