@@ -104,13 +104,13 @@ class PromptCandidate:
             return self._generate(examples, prompts, progress)
         return self._score(examples, prompts, progress)
 
-    def _options(self) -> tuple[str, ...]:
+    def score_options(self) -> tuple[str, ...]:
         return tuple(self.layout.option_text(lab.words) for lab in self.task.labels or [])
 
     def _label_prior(self) -> list[float]:
         if self._prior is None:
             prompts = self.prompts(list(CONTENT_FREE_INPUTS))
-            results = self.model.score([ScoreRequest(p, self._options()) for p in prompts])
+            results = self.model.score([ScoreRequest(p, self.score_options()) for p in prompts])
             probs = [softmax(option_scores(r, self.settings.normalize)) for r in results]
             self._prior = [sum(col) / len(col) for col in zip(*probs, strict=True)]
         return self._prior
@@ -119,7 +119,7 @@ class PromptCandidate:
         self, examples: Sequence[Example], prompts: list[str], progress: Progress | None
     ) -> list[Prediction]:
         names = self.task.label_names
-        options = self._options()
+        options = self.score_options()
         results = self.model.score([ScoreRequest(p, options) for p in prompts], progress)
         prior = self._label_prior() if self.settings.calibrate else None
         out = []

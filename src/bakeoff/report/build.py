@@ -120,7 +120,7 @@ def volume_curves(
     shown = list(best_per_family.values())[:6]
     if champion and all(c["name"] != champion for c in shown):
         shown += [c for c in ranked if c["name"] == champion]
-    volumes = [10**e for e in range(2, 10)]
+    volumes = [10**e for e in range(1, 10)]
     lines = [
         {"name": c["name"], "tco": [tco(c["cost"], constraints, v) for v in volumes]} for c in shown
     ]
