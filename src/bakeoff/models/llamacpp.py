@@ -162,15 +162,15 @@ class LlamaCppLM:
         progress: Progress | None = None,
     ) -> list[Generation]:
         results = []
+        eos = self.llm.token_eos()
         for prompt in prompts:
             tokens = self.encode_prompt(prompt)
-            self._eval(tokens)
+            if temperature > 0:
+                self.llm.set_seed(seed)
             produced: list[int] = []
             text = ""
-            eos = self.llm.token_eos()
-            for token in self.llm.generate(
-                tokens, temp=temperature, reset=False, seed=seed if temperature > 0 else None
-            ):
+            # llama-cpp's generate reuses the cached prefix itself and evaluates only the rest
+            for token in self.llm.generate(tokens, temp=temperature, top_k=0, top_p=1.0, min_p=0.0):
                 if token == eos or len(produced) >= max_new_tokens:
                     break
                 produced.append(token)
