@@ -21,7 +21,7 @@ KEY = "sk-test-never-print-me"
 
 class Fake:
     def __init__(self) -> None:
-        self.echo = True
+        self.logprobs = True
         self.fail_first_with: int | None = None
         self.calls: list[dict[str, Any]] = []
         self.auth: list[str] = []
@@ -48,26 +48,31 @@ def handler(fake: Fake) -> type[BaseHTTPRequestHandler]:
                 return self.reply(fake.fail_first_with, {"error": {"message": "slow down"}})
             prompt = body.get("prompt", "")
             usage = {"prompt_tokens": len(prompt), "completion_tokens": 1}
-            if body.get("echo"):
-                if not fake.echo:
-                    return self.reply(400, {"error": {"message": "echo not supported"}})
-                # one token per character; the text after "Sentiment:" decides the score
-                good = "positive" in prompt.split("Sentiment:")[-1]
-                lps = [-0.1 if good else -2.0] * len(prompt)
-                logprobs = {"text_offset": list(range(len(prompt))), "token_logprobs": lps}
-                choice = {
-                    "text": prompt,
-                    "index": 0,
-                    "logprobs": logprobs,
-                    "finish_reason": "length",
+            logprobs = None
+            if body.get("logprobs"):
+                if not fake.logprobs:
+                    return self.reply(400, {"error": {"message": "logprobs not supported"}})
+                # next-token alternatives: the review's word decides which label is likelier
+                good = "fun" in prompt
+                top = {
+                    " positive": -0.2 if good else -2.5,
+                    " negative": -2.5 if good else -0.2,
+                    " very": -1.0,
                 }
-            else:
-                choice = {
-                    "text": " positive\n",
-                    "index": 0,
-                    "logprobs": None,
-                    "finish_reason": "stop",
+                if prompt.endswith(" very"):
+                    top = {" good": -0.5, " bad": -1.5}
+                logprobs = {
+                    "tokens": [" positive"],
+                    "token_logprobs": [-0.2],
+                    "top_logprobs": [top],
                 }
+            choice = {
+                "text": " positive\n",
+                "index": 0,
+                "logprobs": logprobs,
+                "finish_reason": "stop",
+            }
+            total = usage["prompt_tokens"] + 1
             return self.reply(
                 200,
                 {
@@ -76,7 +81,7 @@ def handler(fake: Fake) -> type[BaseHTTPRequestHandler]:
                     "created": 0,
                     "model": body["model"],
                     "choices": [choice],
-                    "usage": {**usage, "total_tokens": usage["prompt_tokens"] + 1},
+                    "usage": {**usage, "total_tokens": total},
                 },
             )
 
@@ -99,18 +104,25 @@ REQUESTS = [
     ScoreRequest("Review: fun\nSentiment:", (" positive", " negative")),
     ScoreRequest("Review: dull\nSentiment:", (" positive", " negative")),
 ]
+MULTI = ScoreRequest("Review: fun\nSentiment:", (" very good", " very bad", " mixed"))
 
 
-def test_scores_from_echoed_logprobs_and_caches_responses(fake_server: tuple[Fake, str]) -> None:
+def test_scores_from_next_token_logprobs_and_caches_responses(
+    fake_server: tuple[Fake, str],
+) -> None:
     fake, url = fake_server
     assert split_name(f"openai:m@{url}") == ("openai", f"m@{url}")
-    lm = load_model(f"openai:m@{url}", BackendOptions(concurrency=2))
+    lm: Any = load_model(f"openai:m@{url}", BackendOptions(concurrency=2))
     scores = lm.score(REQUESTS)
-    positive, negative = scores[0].logprobs
-    assert positive == pytest.approx(-0.1 * len(" positive"))
-    assert negative == pytest.approx(-2.0 * len(" negative"))
-    assert scores[0].prompt_tokens == len(REQUESTS[0].prompt)
+    assert scores[0].logprobs == pytest.approx((-0.2, -2.5))
+    assert scores[1].logprobs == pytest.approx((-2.5, -0.2))
+    assert scores[0].n_tokens == (1, 1)
     assert all(a == f"Bearer {KEY}" for a in fake.auth)
+    assert len(fake.calls) == 2  # one request per row: both labels are single tokens
+    # multi-token options go token by token; an option outside the top-k gets its floor
+    multi = lm.score([MULTI])[0]
+    assert multi.logprobs == pytest.approx((-1.0 - 0.5, -1.0 - 1.5, -2.5))
+    assert multi.n_tokens == (2, 2, 1) and lm.outside_top_k == 1  # " mixed" is not offered
     calls = len(fake.calls)
     again = load_model(f"openai:m@{url}", BackendOptions()).score(REQUESTS)
     assert again == scores and len(fake.calls) == calls  # the rerun cost nothing
@@ -120,7 +132,7 @@ def test_falls_back_to_generation_when_the_server_has_no_prompt_logprobs(
     fake_server: tuple[Fake, str],
 ) -> None:
     fake, url = fake_server
-    fake.echo = False
+    fake.logprobs = False
     lm: Any = load_model(f"openai:m@{url}", BackendOptions(cache=False))
     scores = lm.score(REQUESTS)
     assert [s.logprobs[0] for s in scores] == [0.0, 0.0]  # parsed " positive" both times
@@ -134,8 +146,8 @@ def test_retries_a_429_and_never_shows_the_key(fake_server: tuple[Fake, str]) ->
     fake, url = fake_server
     fake.fail_first_with = 429
     lm = load_model(f"openai:m@{url}", BackendOptions(cache=False, max_retries=2))
-    assert lm.score(REQUESTS[:1])[0].logprobs[0] == pytest.approx(-0.9)
-    assert len(fake.calls) >= 3  # the 429, then the two options
+    assert lm.score(REQUESTS[:1])[0].logprobs[0] == pytest.approx(-0.2)
+    assert len(fake.calls) >= 2  # the 429, then the retried request
     fake.calls.clear()
     fake.fail_first_with = 503
     lm = load_model(f"openai:m@{url}", BackendOptions(cache=False, max_retries=0))

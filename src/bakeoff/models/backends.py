@@ -40,6 +40,9 @@ class BackendOptions(StrictModel):
         default="completions", description="openai: endpoint for prompts."
     )
     cache: bool = Field(default=True, description="openai: persistent response cache.")
+    top_logprobs: int = Field(
+        default=20, ge=1, le=100, description="openai: next-token alternatives asked for."
+    )
     trust_remote_code: bool = False
 
 

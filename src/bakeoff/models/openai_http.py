@@ -3,9 +3,11 @@ Ollama, hosted APIs.
 
     bakeoff run --task examples/sst2/task.yaml --model openai:smollm2@http://127.0.0.1:8080/v1
 
-- Label scoring uses the completions endpoint with `echo` + `logprobs` (the prompt's own token
-  log-probabilities) where the server offers it; where it does not, the backend generates the
-  answer and parses it (the matched option gets all the probability) and says so once.
+- Label scoring reads the server's next-token log-probabilities (completions, `logprobs`,
+  one token at a time along the option's text; single-token labels cost one request per row).
+  Echoed prompt log-probabilities are not used: llama-cpp-python's server shifts them by one
+  token. Where no log-probabilities are offered, the backend generates the answer and parses it
+  (the matched option gets all the probability) and says so once.
 - Requests run `concurrency` at a time; 429 and 5xx are retried with exponential backoff by the
   client (`max_retries`), each request has a timeout.
 - Every response is cached in SQLite (BAKEOFF_CACHE/openai-responses.sqlite), keyed by base URL,
@@ -81,7 +83,8 @@ class OpenAILM:
         self.cache = (
             ResponseCache(str(cache_root() / "openai-responses.sqlite")) if options.cache else None
         )
-        self.echo_logprobs: bool | None = None  # learnt on first use
+        self.logprobs_offered: bool | None = None  # learnt on first use
+        self.outside_top_k = 0  # options scored by the top-k floor (an upper bound)
         self.notes: list[str] = []
 
     @classmethod
@@ -190,49 +193,62 @@ class OpenAILM:
         )
 
     # --- scoring ---------------------------------------------------------------------
-    def _echo_logprob(self, prompt: str, option: str) -> tuple[float, int, int]:
-        """Summed log-probability of `option` after `prompt`, from the echoed prompt tokens."""
+    def _next_tokens(self, context: str) -> tuple[dict[str, float], int]:
+        """The server's top next-token log-probabilities after `context` (may be empty), and
+        the context's length in the server's tokens."""
         response = self._call(
             "completions",
             {
-                "prompt": prompt + option,
+                "prompt": context,
                 "max_tokens": 1,
-                "echo": True,
-                "logprobs": 1,
+                "logprobs": self.options.top_logprobs,
                 "temperature": 0,
             },
         )
-        lp = response["choices"][0]["logprobs"] or {}
-        offsets, values = lp.get("text_offset") or [], lp.get("token_logprobs") or []
-        if not offsets or len(offsets) < len(values):
-            raise ServerError(501, "no echoed prompt log-probabilities")
-        picked = [
-            v
-            for off, v in zip(offsets, values, strict=False)
-            if off >= len(prompt) and off < len(prompt) + len(option)
-        ]
-        if not picked or any(v is None for v in picked):
-            raise ServerError(501, "no log-probabilities for the option tokens")
-        usage = response.get("usage") or {}
-        prompt_tokens = int(usage.get("prompt_tokens") or len(values)) - len(picked)
-        return float(sum(picked)), len(picked), prompt_tokens
+        logprobs = response["choices"][0].get("logprobs") or {}
+        top = (logprobs.get("top_logprobs") or [None])[0]
+        used = int((response.get("usage") or {}).get("prompt_tokens") or self.count_tokens(context))
+        return {str(k): float(v) for k, v in (top or {}).items()}, used
+
+    def _option_logprob(self, prompt: str, option: str) -> tuple[float, int, int] | None:
+        """Summed log-probability of `option` after `prompt`, token by token from the server's
+        next-token distribution (longest matching token first); None when the server gives no
+        log-probabilities. An option outside the top-k gets the k-th value (an upper bound).
+        Returns (log-probability, tokens, prompt tokens)."""
+        context, remaining, total, steps, prompt_tokens = prompt, option, 0.0, 0, 0
+        while remaining and steps < 16:
+            try:
+                top, used = self._next_tokens(context)
+            except ServerError as exc:
+                if self.logprobs_offered or exc.status not in (400, 422, 501):
+                    raise
+                return None  # the server refuses `logprobs`
+
+            if not top:
+                return None
+            prompt_tokens = prompt_tokens or used
+            matches = [t for t in top if t and remaining.startswith(t)]
+            if not matches:
+                self.outside_top_k += 1
+                return total + min(top.values()), steps + 1, prompt_tokens
+            token = max(matches, key=len)
+            total += top[token]
+            context, remaining, steps = context + token, remaining[len(token) :], steps + 1
+        return total, steps, prompt_tokens
 
     def _score_one(self, request: ScoreRequest) -> OptionScores:
-        if self.echo_logprobs is not False:
-            try:
-                scored = [self._echo_logprob(request.prompt, o) for o in request.options]
-                self.echo_logprobs = True
+        if self.logprobs_offered is not False:
+            scored = [self._option_logprob(request.prompt, o) for o in request.options]
+            if all(s is not None for s in scored):
+                self.logprobs_offered = True
+                found = [s for s in scored if s is not None]
                 return OptionScores(
-                    tuple(s[0] for s in scored), tuple(s[1] for s in scored), scored[0][2]
+                    tuple(s[0] for s in found), tuple(s[1] for s in found), found[0][2]
                 )
-            except ServerError as exc:
-                if self.echo_logprobs or exc.status not in (400, 404, 422, 500, 501):
-                    raise BakeoffError(str(exc)) from None
-                self.echo_logprobs = False
-                self.notes.append(
-                    f"{self.base_url} gives no prompt log-probabilities ({exc}); labels are "
-                    "generated and parsed instead."
-                )
+            self.logprobs_offered = False
+            self.notes.append(
+                f"{self.base_url} gives no log-probabilities; labels are generated and parsed."
+            )
         longest = max(self.count_tokens(o) for o in request.options) + 4
         gen = self._generate_one(request.prompt, longest, ("\n",), 0.0, 0)
         answer = gen.text.strip().lower()
@@ -246,7 +262,7 @@ class OpenAILM:
     def score(
         self, requests: Sequence[ScoreRequest], progress: Progress | None = None
     ) -> list[OptionScores]:
-        if requests and self.echo_logprobs is None:  # learn the server's abilities once
+        if requests and self.logprobs_offered is None:  # learn the server's abilities once
             first = [self._score_one(requests[0])]
             if progress:
                 progress(1)
@@ -254,7 +270,9 @@ class OpenAILM:
         return self._map(self._score_one, list(requests), progress)
 
 
-class ServerError(Exception):
+class ServerError(BakeoffError):
+    """The server answered with an error status (after the client's retries)."""
+
     def __init__(self, status: int, message: str):
         super().__init__(message)
         self.status = status
