@@ -2,16 +2,18 @@
 
     .venv/bin/python benchmarks/lm_eval_vs_bakeoff.py --rows 200
 
-Same model object, same prompts (bakeoff's plain 8-shot prompts with random demos), same rows,
-one process: lm-eval scores each (prompt, " label") pair with `HFLM.loglikelihood`, bakeoff with
-its candidate's `predict`. Both pick the label with the higher summed log-probability (the
-labels are single tokens, so bakeoff's per-token mean is the same). The JSON holds rows/s,
-accuracy and prediction agreement of each side.
+Same weights, same prompts (bakeoff's plain 8-shot prompts with random demos), same rows, one
+process: lm-eval scores each (prompt, " label") pair with `HFLM.loglikelihood`, bakeoff with its
+candidate's `predict`; both in fp32 and both with bf16 weights (bakeoff's default on CPUs with
+bf16 instructions; lm-eval's default is the checkpoint's dtype, fp32 here). Both pick the label
+with the higher summed log-probability (the labels are single tokens). The JSON holds rows/s,
+accuracy and agreement of each side.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import platform
 import time
@@ -29,12 +31,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def lm_eval_predictions(
-    lm: HFCausalLM, prompts: list[str], options: tuple[str, ...], batch_size: int
+    model: object, tokenizer: object, prompts: list[str], options: tuple[str, ...], batch: int
 ) -> tuple[list[int], float]:
     from lm_eval.api.instance import Instance
     from lm_eval.models.huggingface import HFLM
 
-    harness = HFLM(pretrained=lm.model, tokenizer=lm.tokenizer, batch_size=batch_size)
+    harness = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch)
     requests = [
         Instance("loglikelihood", {}, (prompt, option), idx=j)
         for prompt in prompts
@@ -71,38 +73,45 @@ def main() -> None:
     gold = [ex.label for ex in splits.test]
     names = task.label_names
 
-    picks, harness_seconds = lm_eval_predictions(lm, prompts, options, args.batch_size)
-    harness = [names[i] for i in picks]
-    start = time.perf_counter()
-    ours = [p.output for p in candidate.predict(splits.test)]
-    ours_seconds = time.perf_counter() - start
-
     def accuracy(preds: list[str | None]) -> float:
         return sum(p == g for p, g in zip(preds, gold, strict=True)) / len(gold)
 
     n = len(gold)
+    sides: dict[str, dict[str, object]] = {}
+    outputs: dict[str, list[str | None]] = {}
+    for precision in ("fp32", "bf16"):  # the same weights in both tools, in both precisions
+        model = lm.model if precision == "fp32" else copy.deepcopy(lm.model).to(torch.bfloat16)
+        picks, seconds = lm_eval_predictions(model, lm.tokenizer, prompts, options, args.batch_size)
+        outputs[f"lm_eval_{precision}"] = [names[i] for i in picks]
+        sides[f"lm_eval_{precision}"] = {"seconds": seconds, "rows_per_second": n / seconds}
+        lm.inference_bf16 = precision == "bf16"
+        start = time.perf_counter()
+        outputs[f"bakeoff_{precision}"] = [p.output for p in candidate.predict(splits.test)]
+        seconds = time.perf_counter() - start
+        sides[f"bakeoff_{precision}"] = {"seconds": seconds, "rows_per_second": n / seconds}
+    for name, preds in outputs.items():
+        sides[name]["accuracy"] = accuracy(preds)
+        sides[name]["agreement_with_lm_eval_fp32"] = (
+            sum(a == b for a, b in zip(preds, outputs["lm_eval_fp32"], strict=True)) / n
+        )
+
+    def rate(name: str) -> float:
+        return float(sides[name]["rows_per_second"])  # type: ignore[arg-type]
+
     results = {
         "benchmark": "label scoring, 8-shot SST-2 (plain, random demos)",
         "model": lm.name,
         "rows": n,
+        "lm_eval_version": lm_eval.__version__,
+        "lm_eval_batch_size": args.batch_size,
         "machine": {
             "cpu": platform.processor() or platform.machine(),
             "threads": torch.get_num_threads(),
         },
-        "lm_eval": {
-            "version": lm_eval.__version__,
-            "batch_size": args.batch_size,
-            "seconds": harness_seconds,
-            "rows_per_second": n / harness_seconds,
-            "accuracy": accuracy(harness),
-        },
-        "bakeoff": {
-            "seconds": ours_seconds,
-            "rows_per_second": n / ours_seconds,
-            "accuracy": accuracy(ours),
-        },
-        "speedup": harness_seconds / ours_seconds,
-        "agreement": sum(a == b for a, b in zip(harness, ours, strict=True)) / n,
+        **sides,
+        "speedup_same_precision_fp32": rate("bakeoff_fp32") / rate("lm_eval_fp32"),
+        "speedup_same_precision_bf16": rate("bakeoff_bf16") / rate("lm_eval_bf16"),
+        "speedup_defaults": rate("bakeoff_bf16") / rate("lm_eval_fp32"),
         "prompt_tokens_per_row": sum(lm.count_tokens(p) for p in prompts) / n,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -148,6 +148,9 @@ def run(
         int | None, typer.Option(help="llama.cpp backend: CPU threads (default: all).")
     ] = None,
     concurrency: Annotated[int, typer.Option(help="openai backend: requests in flight.")] = 4,
+    inference_precision: Annotated[
+        str, typer.Option(help="transformers scoring/generation: auto (bf16 if fast), fp32, bf16.")
+    ] = "auto",
 ) -> None:
     """Run a bake-off. With EXPERIMENT: the whole grid of the experiment file (strategies ×
     train sizes × seeds × wordings) into a SQLite run store, then the report and the
@@ -177,7 +180,7 @@ def run(
     )
     from bakeoff.experiment.plan import STRATEGIES, check_wordings, expand
     from bakeoff.experiment.runner import is_main_process, run_all, setup_fingerprint
-    from bakeoff.models.backends import BackendOptions, load_model
+    from bakeoff.models.backends import load_model
     from bakeoff.prompting.strategies import PromptSettings
     from bakeoff.task.data import load_splits
     from bakeoff.task.spec import load_task
@@ -189,9 +192,7 @@ def run(
                 f"--strategy {unknown[0]}: unknown; choose from {', '.join(STRATEGIES)}."
             )
         task = load_task(task_file)
-        options = BackendOptions(
-            trust_remote_code=trust_remote_code, threads=threads, concurrency=concurrency
-        )
+        options = _backend_options(trust_remote_code, threads, concurrency, inference_precision)
         base = _settings(PromptSettings, prompt_format, decode, normalize, calibrate, shots, demos)
         train_overrides: dict[str, Any] = {
             "train": {
@@ -268,6 +269,22 @@ def _settings(
         field = ".".join(str(x) for x in err["loc"])
         raise BakeoffError(f"--{field}: {err['msg']} (got {err.get('input')!r}).") from None
     return dict(settings.model_dump())
+
+
+def _backend_options(trust: bool, threads: int | None, concurrency: int, precision: str) -> Any:
+    from pydantic import ValidationError
+
+    from bakeoff.models.backends import BackendOptions
+
+    try:
+        return BackendOptions(
+            trust_remote_code=trust, threads=threads, concurrency=concurrency, precision=precision
+        )
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = str(err["loc"][0]).replace("_", "-")
+        field = "inference-precision" if field == "precision" else field
+        raise BakeoffError(f"--{field}: {err['msg']} (got {err.get('input')!r}).") from None
 
 
 def _training(strategies: list[str], overrides: dict[str, Any]) -> dict[str, Any]:

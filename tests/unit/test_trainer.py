@@ -37,7 +37,7 @@ class ScriptedJob:
         self.evaluations += 1
         if self.scores:
             return self.scores[min(self.evaluations - 1, len(self.scores) - 1)]
-        return -float(self.loss(self.module.eval(), self.collate(list(range(8)))))
+        return -float(self.loss(self.module.eval(), self.collate(list(range(8)))).detach())
 
     def param_groups(self, lr: float) -> list[dict[str, Any]]:
         return [{"params": list(self.module.parameters()), "lr": lr}]

@@ -58,6 +58,10 @@ def save_prompt_artifact(
         "bakeoff": __version__,
         "kind": "prompt",
         "model": candidate.model.name,
+        # scored with bf16 weights or fp32: a reload predicts the same way
+        "inference_precision": "bf16"
+        if getattr(candidate.model, "inference_bf16", False)
+        else "fp32",
         "task": candidate.task.model_dump(mode="json"),
         "prompt": {
             "format": layout.format,
@@ -117,9 +121,13 @@ def load_candidate(folder: Path) -> tuple[TaskSpec, Candidate]:
 
 
 def _load_model(folder: Path, manifest: dict[str, Any]) -> Any:
+    from bakeoff.models.backends import BackendOptions, load_model
     from bakeoff.models.hf import HFCausalLM
 
     method = manifest.get("method")
+    if method is None:  # a prompt: any backend, in the precision it was scored with
+        precision = manifest.get("inference_precision", "fp32")
+        return load_model(manifest["model"], BackendOptions(precision=precision))
     if method == "full":
         lm = HFCausalLM.load(str(folder / "model"))
         lm.name = manifest["model"]

@@ -43,6 +43,9 @@ class BackendOptions(StrictModel):
     top_logprobs: int = Field(
         default=20, ge=1, le=100, description="openai: next-token alternatives asked for."
     )
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        default="auto", description="transformers: inference precision (auto = bf16 if fast)."
+    )
     trust_remote_code: bool = False
 
 
@@ -67,5 +70,9 @@ def load_model(name: str, options: BackendOptions | None = None) -> LanguageMode
     cls: Any = getattr(module, cls_name)
     options = options or BackendOptions()
     if backend == "transformers":
-        return cls.load(model, trust_remote_code=options.trust_remote_code)
+        return cls.load(
+            model,
+            trust_remote_code=options.trust_remote_code,
+            inference_precision=options.precision,
+        )
     return cls.load(model, options)

@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from bakeoff.finetuning.precision import use_bf16
 from bakeoff.models.base import Generation, OptionScores, Progress, ScoreRequest
 from bakeoff.models.hf_scoring import (
     ScoreItem,
@@ -36,12 +37,21 @@ class HFCausalLM:
         self.max_batch_tokens = max_batch_tokens
         self.n_parameters = sum(p.numel() for p in model.parameters())
         self.cache_prefix = True  # off for models whose forward() adds tokens (soft prompts)
+        # bf16 inference: a bf16 copy of the (frozen) weights scores and generates, 3x faster
+        # on CPUs with bf16 instructions; the fp32 weights stay the master for fine-tuning.
+        self.inference_bf16 = False
+        self._bf16_model: Any = None
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
 
     @classmethod
     def load(
-        cls, name: str, *, dtype: str = "float32", trust_remote_code: bool = False
+        cls,
+        name: str,
+        *,
+        dtype: str = "float32",
+        trust_remote_code: bool = False,
+        inference_precision: str = "fp32",
     ) -> HFCausalLM:
         from transformers import AutoModelForCausalLM
 
@@ -53,10 +63,24 @@ class HFCausalLM:
             trust_remote_code=trust_remote_code,
             dtype=getattr(torch, dtype),
         )
-        return cls(model, tokenizer, name)
+        lm = cls(model, tokenizer, name)
+        lm.inference_bf16 = use_bf16(inference_precision)
+        return lm
+
+    @property
+    def runner(self) -> Any:
+        """The module that scores and generates: the weights, or their bf16 copy."""
+        if not self.inference_bf16:
+            return self.model
+        if self._bf16_model is None:
+            import copy
+
+            self._bf16_model = copy.deepcopy(self.model).to(torch.bfloat16).eval()
+        return self._bf16_model
 
     def copy(self) -> HFCausalLM:
-        """An independent copy of the weights (to fine-tune without touching this one)."""
+        """An independent copy of the weights (to fine-tune without touching this one); it
+        predicts in fp32, since its weights change while it trains."""
         import copy
 
         return HFCausalLM(
@@ -125,7 +149,7 @@ class HFCausalLM:
         ]
 
     def _prefix_cache(self, ids: list[int]) -> object:
-        out = self.model(torch.tensor([ids]), use_cache=True)
+        out = self.runner(torch.tensor([ids]), use_cache=True)
         return out.past_key_values
 
     def _score_batch(
@@ -146,7 +170,7 @@ class HFCausalLM:
             kwargs["past_key_values"] = expand_cache(prefix, len(batch))
         kwargs["use_cache"] = prefix is not None
         if self._head_split is None:
-            logits = self.model(input_ids, **kwargs).logits  # (B, T, V)
+            logits = self.runner(input_ids, **kwargs).logits  # (B, T, V)
             return option_logprobs(lambda row, lo, hi: logits[row, lo:hi], batch)
         decoder, head = self._head_split
         hidden = decoder(input_ids, **kwargs).last_hidden_state  # (B, T, C)
@@ -156,15 +180,15 @@ class HFCausalLM:
     @property
     def _head_split(self) -> tuple[Any, Any] | None:
         """(decoder, lm_head) when logits are a plain projection of the last hidden state."""
-        config = self.model.config
+        model = self.runner
         if not self.cache_prefix:
             return None
-        if getattr(config, "final_logit_softcapping", None) or not hasattr(
-            self.model, "get_decoder"
+        if getattr(model.config, "final_logit_softcapping", None) or not hasattr(
+            model, "get_decoder"
         ):
             return None
-        decoder, head = self.model.get_decoder(), self.model.get_output_embeddings()
-        if decoder is None or head is None or decoder is self.model:
+        decoder, head = model.get_decoder(), model.get_output_embeddings()
+        if decoder is None or head is None or decoder is model:
             return None
         return decoder, head
 

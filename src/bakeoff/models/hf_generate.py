@@ -59,7 +59,7 @@ def generate_batched(
             if temperature > 0
             else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
         )
-        out = lm.model.generate(
+        out = lm.runner.generate(
             input_ids=ids,
             attention_mask=mask,
             max_new_tokens=max_new_tokens,
