@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 def pair() -> tuple[Any, Any]:
     return (
         load_model("llama.cpp:smollm2-135m-instruct", BackendOptions(threads=2, context=2048)),
-        load_model("smollm2-135m-instruct"),
+        load_model("smollm2-135m-instruct", BackendOptions(precision="fp32")),
     )
 
 

@@ -112,3 +112,13 @@ def test_overfitting_warning() -> None:
     assert "overfitting" in (overfitting_warning(rows) or "")
     rows[2]["val_metric"] = 0.9
     assert overfitting_warning(rows) is None
+
+
+def test_time_budget_stops_training_after_a_final_validation() -> None:
+    job = ScriptedJob()
+    budget = CONFIG.model_copy(update={"max_minutes": 1e-9, "eval_every": 1000, "epochs": 50})
+    report = train(job, budget, seed=0)
+    assert report.stopped_by_budget and report.stopped_early
+    assert report.steps == 1 and [h["step"] for h in report.history] == [1]
+    unlimited = train(ScriptedJob(), CONFIG, seed=0)
+    assert not unlimited.stopped_by_budget and unlimited.steps > 1

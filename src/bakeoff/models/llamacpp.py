@@ -5,8 +5,9 @@ own logits, generation, the GGUF's chat template (rendered in our sandbox), thre
 
 Scoring reuses llama.cpp's KV cache across rows: each prompt is evaluated only from the first
 token where it differs from what the cache holds (a few-shot prefix is computed once), every
-single-token option is read from the prompt's last logits, and multi-token options are
-evaluated after the prompt and then rolled back.
+single-token option is read from the prompt's last logits (only the last position's logits are
+computed: the LM head is a fifth of a small model), and multi-token options are evaluated one
+token at a time after the prompt and then rolled back.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ class LlamaCppLM:
             n_ctx=options.context,
             n_threads=threads,
             n_threads_batch=threads,
-            logits_all=True,  # scoring reads the logits of every prompt position
+            logits_all=False,  # only the last position's logits: the LM head is 20% of this model
             verbose=False,
             seed=0,
         )
@@ -115,11 +116,17 @@ class LlamaCppLM:
         limit = min(len(held), len(tokens))
         while common < limit and held[common] == tokens[common]:
             common += 1
-        if common == len(tokens):  # all cached: the last position's logits are still there
-            llm.n_tokens = common
-            return
+        common = min(common, len(tokens) - 1)  # re-run the last token: its logits are needed
         llm.n_tokens = common  # llama-cpp drops the KV cache past n_tokens on the next eval
         llm.eval(tokens[common:])
+
+    def _last_logprobs(self) -> np.ndarray:
+        """Log-probabilities of the next token after what the context holds."""
+        import llama_cpp
+
+        pointer = llama_cpp.llama_get_logits_ith(self.llm.ctx, -1)
+        logits = np.ctypeslib.as_array(pointer, shape=(self.llm.n_vocab(),))
+        return _log_softmax(logits.astype(np.float64))
 
     def score(
         self, requests: Sequence[ScoreRequest], progress: Progress | None = None
@@ -130,18 +137,16 @@ class LlamaCppLM:
             prompt = self.encode_prompt(r.prompt)
             n = len(prompt)
             self._eval(prompt)
-            last = _log_softmax(np.asarray(self.llm.scores[n - 1], dtype=np.float64))
+            last = self._last_logprobs()
             logprobs = []
             for option in r.options:
                 ids = option_ids.setdefault(option, self.encode_continuation(option))
                 if not ids:
                     raise ValueError(f"option {option!r} encodes to no tokens")
                 total = float(last[ids[0]])
-                if len(ids) > 1:
-                    self._eval(prompt + ids)
-                    for k, token in enumerate(ids[1:], start=n):
-                        row = np.asarray(self.llm.scores[k], dtype=np.float64)
-                        total += float(_log_softmax(row)[token])
+                for k in range(1, len(ids)):  # multi-token options: one token at a time
+                    self._eval(prompt + ids[:k])
+                    total += float(self._last_logprobs()[ids[k]])
                 logprobs.append(total)
             out.append(
                 OptionScores(tuple(logprobs), tuple(len(option_ids[o]) for o in r.options), n)
