@@ -47,6 +47,8 @@ def test_lora_adapter_is_standard_peft_and_reloads(tmp_path: Path) -> None:
         "24",
         "--wordings",
         "0",
+        "--inference-precision",
+        "fp32",  # predictions on the exact fp32 base, as a plain PEFT reload computes them
         "--out",
         str(tmp_path),
     )

@@ -134,8 +134,17 @@ def _load_model(folder: Path, manifest: dict[str, Any]) -> Any:
         return lm
     lm = HFCausalLM.load(manifest["model"])
     if method in {"lora", "prompt-tuning"}:
+        import torch
         from peft import PeftModel
 
-        lm.model = PeftModel.from_pretrained(lm.model, str(folder / "adapter")).eval()
+        bf16 = manifest.get("inference_precision") == "bf16"
+        if bf16:  # as in the run: bf16 frozen base, fp32 adapter weights
+            lm = lm.copy(torch.bfloat16)
+            lm.inference_bf16 = True
+        model = PeftModel.from_pretrained(lm.model, str(folder / "adapter"))
+        for name, param in model.named_parameters():
+            if bf16 and ("lora_" in name or "prompt_encoder" in name):
+                param.data = param.data.float()
+        lm.model = model.eval()
         lm.cache_prefix = method != "prompt-tuning"
     return lm

@@ -107,22 +107,26 @@ class CausalFineTune:
             raise BakeoffError(
                 f"{self.name} needs a transformers model, not {type(model).__name__}"
             )
-        lm = model.copy()  # never train the shared base model in place
-        candidate = self.prompt_strategy.adapt(task, lm, train, validation, ctx)
-        init_ids = lm.encode_continuation(candidate.layout.instruction or task.name)
         # Frozen weights in bf16 spare a cast of every weight at every step under autocast
         # (1.7x tokens/s for LoRA on this CPU); the trainable ones stay fp32.
         frozen_bf16 = self.method != "full" and use_bf16(self.train_config.precision)
-        base = lm.model.to(torch.bfloat16) if frozen_bf16 else lm.model
-        lm.model = self._make_trainable(base, init_ids)
+        # never train the shared base model in place: a copy, made in bf16 directly if frozen
+        lm = model.copy(torch.bfloat16 if frozen_bf16 else None)
+        candidate = self.prompt_strategy.adapt(task, lm, train, validation, ctx)
+        init_ids = lm.encode_continuation(candidate.layout.instruction or task.name)
+        lm.model = self._make_trainable(lm.model, init_ids)
         lm.cache_prefix = self.method != "prompt-tuning"  # soft prompts live inside forward()
         job = CausalJob(
             lm, candidate, task, train, validation, self.train_config.max_length, ctx.seed
         )
         report = train_for_run(job, self.train_config, ctx)
-        if frozen_bf16:  # predict on the exact fp32 base, as a reloaded adapter would
+        keep_bf16 = frozen_bf16 and model.inference_bf16  # predict as the prompts do: bf16
+        lm.inference_bf16 = keep_bf16
+        if frozen_bf16 and not keep_bf16:  # predict on the exact fp32 base, as asked
             trained = {name: p.detach().float() for name, p in job.trainable_state().items()}
+            lm.model = job.module = None  # free the bf16 copy before making the fp32 one
             lm.model = self._make_trainable(model.copy().model, init_ids)
+            lm.weights_bf16 = False
             job.module = lm.model
             job.load_trainable_state(trained)
         lm.model.eval()
