@@ -15,14 +15,12 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from bakeoff.errors import BakeoffError, ProblemsError
 from bakeoff.experiment.plan import STRATEGIES, TRAINED_STRATEGIES
 from bakeoff.models.backends import BackendOptions
 from bakeoff.prompting.demos import DemoMethod
-from bakeoff.task.spec import StrictModel, problem_from_error
-from bakeoff.task.yaml_lines import load_yaml_with_lines
+from bakeoff.task.spec import StrictModel, load_config_file
 
 DOCS = "docs/experiments.md"
 
@@ -185,22 +183,11 @@ class ExperimentSpec(StrictModel):
 
 def load_experiment(path: str | Path) -> ExperimentSpec:
     """Read and validate an experiment file; every problem names its line and field."""
-    path = Path(path)
-    data, lines = load_yaml_with_lines(path)
-    if not isinstance(data, dict):
-        raise BakeoffError(
-            f"{path}: expected a mapping (name, task, strategies, train_sizes, …), got "
-            f"{type(data).__name__} — see examples/sst2/experiment.yaml."
-        )
-    try:
-        return ExperimentSpec.model_validate(
-            {
-                **data,
-                "base_dir": path.parent,
-                "source_file": path,
-                "key_lines": {k[0]: v for k, v in lines.items() if len(k) == 1},
-            }
-        )
-    except ValidationError as exc:
-        problems = [problem_from_error(path, lines, e, DOCS) for e in exc.errors()]
-        raise ProblemsError(f"{path}: invalid experiment file", problems) from None
+    return load_config_file(
+        Path(path),
+        ExperimentSpec,
+        "experiment",
+        "name, task, strategies, train_sizes",
+        "examples/sst2/experiment.yaml",
+        DOCS,
+    )

@@ -13,7 +13,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -200,17 +200,37 @@ def problem_from_error(
     return Problem(str(path), line_for(lines, loc), field, message, fix)
 
 
-def load_task(path: str | Path) -> TaskSpec:
-    """Read and validate a task file; every problem names its line and field."""
-    path = Path(path)
+M = TypeVar("M", bound=BaseModel)
+
+
+def load_config_file(
+    path: Path, model: type[M], what: str, keys: str, example: str, docs: str
+) -> M:
+    """Read a YAML config file into `model` (given base_dir, source_file and the line of each
+    top-level key when it has those fields); every problem names its line and field."""
     data, lines = load_yaml_with_lines(path)
     if not isinstance(data, dict):
         raise BakeoffError(
-            f"{path}: expected a mapping of task settings (name, kind, data, fields, …), "
-            f"got {type(data).__name__} — see examples/sst2/task.yaml."
+            f"{path}: expected a mapping of {what} settings ({keys}, …), "
+            f"got {type(data).__name__} — see {example}."
         )
+    extra: dict[str, Any] = {"base_dir": path.parent, "source_file": path}
+    if "key_lines" in model.model_fields:
+        extra["key_lines"] = {k[0]: v for k, v in lines.items() if len(k) == 1}
     try:
-        return TaskSpec.model_validate({**data, "base_dir": path.parent, "source_file": path})
+        return model.model_validate({**data, **extra})
     except ValidationError as exc:
-        problems = [problem_from_error(path, lines, e) for e in exc.errors()]
-        raise ProblemsError(f"{path}: invalid task file", problems) from None
+        problems = [problem_from_error(path, lines, e, docs) for e in exc.errors()]
+        raise ProblemsError(f"{path}: invalid {what} file", problems) from None
+
+
+def load_task(path: str | Path) -> TaskSpec:
+    """Read and validate a task file; every problem names its line and field."""
+    return load_config_file(
+        Path(path),
+        TaskSpec,
+        "task",
+        "name, kind, data, fields",
+        "examples/sst2/task.yaml",
+        "docs/tasks.md",
+    )
