@@ -51,7 +51,8 @@ def main() -> None:
     peak = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
     task = load_task(REPO / "examples/sst2/task.yaml")
     splits = load_splits(task, train_size=args.train, limit_test=args.rows)
-    lm = HFCausalLM.load("smollm2-135m-instruct")
+    lm = HFCausalLM.load("smollm2-135m-instruct", inference_precision="auto")
+    scoring_precision = "bf16" if lm.inference_bf16 else "fp32"
     scoring = {}
     for shots in (0, 8):
         settings = PromptSettings(shots=shots, demos="random", format="plain")
@@ -63,9 +64,10 @@ def main() -> None:
         tokens = sum(p.prompt_tokens for p in preds)
         gflops = 2 * lm.n_parameters * tokens / seconds / 1e9
         scoring[f"{shots}-shot"] = {
+            "precision": scoring_precision,
             "prompt_tokens_per_second": tokens / seconds,
             "effective_gflops": gflops,
-            "fraction_of_fp32_peak": gflops / peak["fp32"],
+            "fraction_of_peak": gflops / peak[scoring_precision],
         }
     config = TrainConfig(epochs=1, max_steps=24, batch_size=8, eval_every=10_000, eval_rows=1)
     strategy = CausalFineTune(

@@ -6,7 +6,8 @@ with default settings — tokens/s, peak memory and accuracy on the same rows.
 Each side runs in its own process (so peak RSS is its own), on the same training rows, prompts,
 answer tokens (loss on the answer only), LoRA settings (r 8, alpha 16, dropout 0.05, attention
 projections), learning rate (2e-4), batch size (8) and one epoch. Accuracy is bakeoff's label
-scoring of the same test rows with each side's trained model.
+scoring of the same test rows with each side's trained model, in each side's default precision
+(bakeoff: bf16 frozen weights + fp32 adapter where the CPU has bf16; Trainer: fp32).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ TASK = REPO / "examples/sst2/task.yaml"
 LORA = {"r": 8, "alpha": 16, "dropout": 0.05, "target_modules": "auto"}
 
 
-def setup(train_rows: int, test_rows: int) -> tuple[Any, Any, Any, Any]:
+def setup(train_rows: int, test_rows: int, precision: str = "fp32") -> tuple[Any, Any, Any, Any]:
     from bakeoff.models.hf import HFCausalLM
     from bakeoff.prompting.strategies import PromptSettings, PromptStrategy
     from bakeoff.strategy import RunContext
@@ -37,7 +38,7 @@ def setup(train_rows: int, test_rows: int) -> tuple[Any, Any, Any, Any]:
 
     task = load_task(TASK)
     splits = load_splits(task, train_size=train_rows, limit_test=test_rows)
-    lm = HFCausalLM.load("smollm2-135m-instruct")
+    lm = HFCausalLM.load("smollm2-135m-instruct", inference_precision=precision)
     candidate = PromptStrategy("zero-shot", PromptSettings(format="plain")).adapt(
         task, lm, splits.train, [], RunContext()
     )
@@ -105,7 +106,7 @@ def run_bakeoff(train_rows: int, test_rows: int) -> dict[str, Any]:
     from bakeoff.prompting.strategies import PromptSettings
     from bakeoff.strategy import RunContext
 
-    task, splits, lm, _ = setup(train_rows, test_rows)
+    task, splits, lm, _ = setup(train_rows, test_rows, "auto")  # bakeoff's defaults
     config = TrainConfig(epochs=1, lr=2e-4, batch_size=8, eval_every=10_000, eval_rows=1)
     strategy = CausalFineTune(
         "lora",
