@@ -33,7 +33,7 @@ $(STAMP): pyproject.toml Makefile
 
 # The main job on bundled data and the bundled models: a bake-off on SST-2 — zero-shot,
 # few-shot (knn), lora, lora+few-shot, encoder-head at two train sizes — ending with the
-# report and the recommendation. About 12 minutes on a 2-core CPU; the full profile is
+# report and the recommendation. About 4 minutes on a 2-core CPU after the install; the full profile is
 # examples/sst2/experiment-full.yaml (docs/experiments.md).
 demo: $(STAMP)
 	$(VENV)/bin/bakeoff validate examples/sst2/task.yaml

@@ -272,7 +272,8 @@ def advise(ev: Evidence) -> Recommendation:
         test = ev.compare(leader, choice)
         reasons.append(
             f"statistically tied with the leader {leader['name']} ({ev.fmt(leader['mean'])}; "
-            f"paired test of their primary runs: {ev.points(-test['difference'])} for "
+            f"paired test of their primary runs: {'+' if test['difference'] <= 0 else ''}"
+            f"{ev.points(-test['difference'])} for "
             f"{choice['name']}, p = {test['p']:.2f}) and cheaper to own at the declared volume."
         )
     floor = ev.constraints.min_quality
