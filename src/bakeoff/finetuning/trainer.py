@@ -20,6 +20,7 @@ import torch
 from bakeoff.finetuning.batching import length_grouped_batches
 from bakeoff.finetuning.checkpoint import load_checkpoint, save_checkpoint, set_rng_state
 from bakeoff.finetuning.config import TrainConfig
+from bakeoff.finetuning.memory import release_free_memory
 from bakeoff.finetuning.precision import use_bf16
 
 if TYPE_CHECKING:
@@ -229,6 +230,7 @@ def train(
                 continue
             loop["step"] += 1
             report.steps = loop["step"]
+            release_free_memory()  # keeps resident memory from creeping up step after step
             if progress:
                 progress(
                     1, {"loss": float(loss.detach()), "tokens_per_second": report.tokens_per_second}
