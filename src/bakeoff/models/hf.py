@@ -47,7 +47,7 @@ MIN_SHARED_PREFIX = 4  # tokens; below this a prefix cache is not worth building
 class HFCausalLM:
     """A causal LM run by transformers in this process."""
 
-    def __init__(self, model: Any, tokenizer: Any, name: str, *, max_batch_tokens: int = 4096):
+    def __init__(self, model: Any, tokenizer: Any, name: str, *, max_batch_tokens: int = 2048):
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.name = name
