@@ -143,3 +143,27 @@ def test_advise_without_data_is_a_prior(tmp_path: Path) -> None:
     assert code == 2 and "--labels" in output
     code, output = invoke("status", str(tmp_path))
     assert code == 2 and "no bakeoff.sqlite here" in output
+
+
+def test_serve_source_picks_the_champion_or_a_named_candidate(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    from bakeoff.errors import BakeoffError
+    from bakeoff.experiment.artifact import load_candidate
+    from bakeoff.serve.source import resolve
+
+    exp = write_experiment(tmp_path, tiny_model_dir, "strategies: [zero-shot, few-shot]\n")
+    out = tmp_path / "out"
+    assert invoke("run", str(exp), "--out", str(out))[0] == 0
+    report = json.loads((out / "report.json").read_text())
+    served = resolve(out)
+    assert served.name == report["recommendation"]["choice"] and served.info["champion"]
+    other = next(c["name"] for c in report["candidates"] if c["name"] != served.name)
+    named = resolve(out, other)
+    assert named.name == other and not named.info["champion"]
+    task, candidate = load_candidate(named.artifact)
+    assert task.name == "tiny" and candidate.predict([]) == []
+    with pytest.raises(BakeoffError, match="not in"):
+        resolve(out, "no-such-candidate")
+    with pytest.raises(BakeoffError, match="nothing to serve"):
+        resolve(tmp_path)
