@@ -99,3 +99,44 @@ def test_bad_training_settings_are_clear_errors(
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2, result.output
     assert message in " ".join(result.output.split())
+
+
+def test_answer_only_logits_give_the_same_loss_and_gradients(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    """The training loss projects only answer positions onto the vocabulary; it must equal the
+    full-logits loss transformers computes, gradients included."""
+    import torch
+
+    from bakeoff.finetuning.causal_job import CausalJob
+    from bakeoff.finetuning.config import LoraSettings
+    from bakeoff.finetuning.methods import apply_lora
+    from bakeoff.models.hf import HFCausalLM
+    from bakeoff.prompting.strategies import PromptSettings, PromptStrategy
+    from bakeoff.strategy import RunContext
+    from bakeoff.task.data import load_splits
+    from bakeoff.task.spec import load_task
+
+    task = load_task(make_task(tmp_path))
+    splits = load_splits(task)
+    lm = HFCausalLM.load(str(tiny_model_dir))
+    lm.model = apply_lora(lm.model, settings=LoraSettings(dropout=0.0), init_ids=[])
+    for name, param in lm.model.named_parameters():
+        if "lora_B" in name:  # LoRA starts at B = 0; make its gradient path non-trivial
+            torch.nn.init.normal_(param, std=0.02)
+    candidate = PromptStrategy("few-shot", PromptSettings(shots=2)).adapt(
+        task, lm, splits.train, [], RunContext()
+    )
+    results = []
+    for sparse in (True, False):
+        job = CausalJob(lm, candidate, task, splits.train, [], 256, 0, answer_logits_only=sparse)
+        lm.model.zero_grad()
+        loss = job.loss(lm.model, job.collate(list(range(6))))
+        loss.backward()
+        grads = {n: p.grad.clone() for n, p in lm.model.named_parameters() if p.grad is not None}
+        results.append((float(loss), grads))
+    (sparse_loss, sparse_grads), (full_loss, full_grads) = results
+    assert sparse_loss == pytest.approx(full_loss, rel=1e-5)
+    assert sparse_grads.keys() == full_grads.keys() and sparse_grads
+    for name, grad in sparse_grads.items():
+        torch.testing.assert_close(grad, full_grads[name], rtol=1e-4, atol=1e-6)

@@ -117,7 +117,14 @@ class CausalFineTune:
         lm.model = self._make_trainable(lm.model, init_ids)
         lm.cache_prefix = self.method != "prompt-tuning"  # soft prompts live inside forward()
         job = CausalJob(
-            lm, candidate, task, train, validation, self.train_config.max_length, ctx.seed
+            lm,
+            candidate,
+            task,
+            train,
+            validation,
+            self.train_config.max_length,
+            ctx.seed,
+            answer_logits_only=self.method != "prompt-tuning",
         )
         report = train_for_run(job, self.train_config, ctx)
         keep_bf16 = frozen_bf16 and model.inference_bf16  # predict as the prompts do: bf16
