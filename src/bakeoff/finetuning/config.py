@@ -18,6 +18,9 @@ class TrainConfig(StrictModel):
     max_length: int = Field(default=256, ge=8, le=32768)
     warmup_ratio: float = Field(default=0.06, ge=0, lt=1)
     weight_decay: float = Field(default=0.0, ge=0, lt=1)
+    max_grad_norm: float | None = Field(
+        default=1.0, gt=0, description="Clip the gradient norm (None: no clipping)."
+    )
     eval_every: int = Field(default=40, ge=1, description="Optimizer steps between evaluations.")
     eval_rows: int = Field(default=200, ge=1, description="Validation rows per evaluation.")
     patience: int = Field(default=3, ge=1, description="Evaluations without improvement to stop.")

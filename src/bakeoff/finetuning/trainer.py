@@ -217,6 +217,8 @@ def train(
             with accelerator.accumulate(module):
                 loss = job.loss(module, batch)
                 accelerator.backward(loss)
+                if accelerator.sync_gradients and cfg.max_grad_norm is not None:
+                    accelerator.clip_grad_norm_(module.parameters(), cfg.max_grad_norm)
                 optimizer.step()
                 if accelerator.sync_gradients:
                     scheduler.step()
