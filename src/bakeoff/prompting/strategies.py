@@ -99,6 +99,8 @@ class PromptCandidate:
     def predict(
         self, examples: Sequence[Example], progress: Progress | None = None
     ) -> list[Prediction]:
+        if not examples:  # nothing to embed, render or score
+            return []
         prompts = self.prompts([ex.text for ex in examples])
         if self.task.kind == "generation" or self.settings.decode == "generate":
             return self._generate(examples, prompts, progress)
