@@ -6,7 +6,8 @@ reads the evidence and says one thing with the figures it rests on; `advise` com
 
 1. drop candidates that break a hard constraint (latency target, training budget);
 2. the leader is the best remaining candidate by mean quality;
-3. candidates the paired test cannot separate from the leader are tied with it;
+3. candidates the paired test cannot separate from the leader, and no more than
+   `max_quality_loss` below it, are tied with it;
 4. among the tied, the lowest total cost of ownership at the declared volume wins.
 """
 
@@ -198,6 +199,11 @@ def rule_volume(ev: Evidence, choice: Candidate, tied: list[Candidate]) -> Findi
                 f"its training pays for itself against {cheapest_prompt['name']} above "
                 f"{point:,.0f} requests/month"
             )
+        else:
+            lines.append(
+                f"it costs more per request than {cheapest_prompt['name']}, so its training "
+                "never pays for itself in money: it is chosen for quality"
+            )
     return Finding("request volume", "; ".join(lines) + ".", figures)
 
 
@@ -259,7 +265,12 @@ def advise(ev: Evidence) -> Recommendation:
         next_steps.append("relax the latency target or training budget, or try a smaller model")
         feasible = list(ev.ranked)
     leader = feasible[0]
-    tied = [leader] + [c for c in feasible[1:] if not ev.compare(leader, c)["significant"]]
+    margin = ev.constraints.max_quality_loss  # quality you would trade for cost
+    tied = [leader] + [
+        c
+        for c in feasible[1:]
+        if leader["mean"] - c["mean"] <= margin and not ev.compare(leader, c)["significant"]
+    ]
     choice = min(
         tied, key=lambda c: tco(c["cost"], ev.constraints, ev.constraints.requests_per_month)
     )

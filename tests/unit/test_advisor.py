@@ -191,3 +191,13 @@ def test_prior_advice_is_labelled_a_prior() -> None:
     assert many["choice"] == "encoder-head"
     gen = prior_advice(Questionnaire(kind="generation", labels=5000))
     assert gen["choice"] == "lora"
+
+
+def test_a_cheaper_candidate_wins_only_within_the_quality_margin() -> None:
+    best = cand("lora n=64", 0.88, one_off=0.02, per_request=5e-6)
+    cheap = cand("encoder-head n=64", 0.84, one_off=0.001, per_request=1e-7)
+    ev = evidence([best, cheap], requests_per_month=1_000_000)
+    ev.compare = compare_by_gap(threshold=0.10)  # a small test split: 4 points not significant
+    assert advise(ev).choice == "lora n=64"  # 4 points lower is more than the 2 we accept
+    ev.constraints = ev.constraints.model_copy(update={"max_quality_loss": 0.05})
+    assert advise(ev).choice == "encoder-head n=64"

@@ -84,6 +84,12 @@ class Constraints(StrictModel):
     min_quality: float | None = Field(
         default=None, ge=0, le=1, description="Headline metric floor."
     )
+    max_quality_loss: float = Field(
+        default=0.02,
+        ge=0,
+        le=1,
+        description="Headline-metric loss you accept for a cheaper candidate (0.02 = 2 points).",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Constraints:
