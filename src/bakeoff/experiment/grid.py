@@ -6,7 +6,6 @@ those the store does not have yet, and record each one the moment it finishes.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import replace
@@ -104,10 +103,7 @@ def plan_runs(spec: ExperimentSpec, sizes: list[int]) -> list[RunConfig]:
 
 
 def data_fingerprint(task: TaskSpec, splits: Splits) -> str:
-    digest = hashlib.sha256(json.dumps(task.model_dump(mode="json"), sort_keys=True).encode())
-    for ex in splits.test + splits.train + splits.validation:
-        digest.update(f"{ex.id}\t{ex.text}\t{ex.target}\n".encode())
-    return digest.hexdigest()[:16]
+    return splits.digest(json.dumps(task.model_dump(mode="json"), sort_keys=True))
 
 
 class Experiment:

@@ -48,9 +48,8 @@ class LlamaCppLM:
         self.n_parameters = int(_n_params(llm))
         meta = llm.metadata or {}
         self.chat_template = meta.get("tokenizer.chat_template")
-        vocab = llm._model.tokens() if hasattr(llm._model, "tokens") else None
-        self._bos = self._token_text(llm.token_bos(), vocab)
-        self._eos = self._token_text(llm.token_eos(), vocab)
+        self._bos = self._token_text(llm.token_bos())
+        self._eos = self._token_text(llm.token_eos())
 
     @classmethod
     def load(cls, name: str, options: BackendOptions) -> LlamaCppLM:
@@ -69,7 +68,7 @@ class LlamaCppLM:
         )
         return cls(llm, f"llama.cpp:{name}")
 
-    def _token_text(self, token: int, vocab: Any) -> str:
+    def _token_text(self, token: int) -> str:
         if token < 0:
             return ""
         return self.llm.detokenize([token], special=True).decode("utf-8", errors="ignore")

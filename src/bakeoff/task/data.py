@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -19,6 +20,13 @@ class Splits:
     validation: list[Example]
     test: list[Example]
     dropped: dict[str, int] = field(default_factory=dict)  # reason -> rows dropped
+
+    def digest(self, salt: str = "") -> str:
+        """A short hash of every row (id, text, target) of every split, after `salt`."""
+        digest = hashlib.sha256(salt.encode())
+        for ex in self.test + self.train + self.validation:
+            digest.update(f"{ex.id}\t{ex.text}\t{ex.target}\n".encode())
+        return digest.hexdigest()[:16]
 
     def summary(self) -> dict[str, object]:
         def counts(rows: list[Example]) -> dict[str, int]:
