@@ -47,6 +47,18 @@ class EncoderHeadSettings(StrictModel):
     prototype_init: bool = Field(
         default=True, description="Start the head at the class means of the embeddings."
     )
+    concat_augment: int = Field(
+        default=1,
+        ge=0,
+        le=8,
+        description="Extra training rows per row: its text joined to another row of its label.",
+    )
+    pair_loss_weight: float = Field(
+        default=3.0,
+        ge=0,
+        le=100,
+        description="Weight of SetFit's pair-similarity loss over in-batch pairs (0 = off).",
+    )
 
 
 DEFAULT_LR = {"lora": 2e-4, "full": 2e-5, "prompt-tuning": 3e-2, "encoder-head": 5e-5}

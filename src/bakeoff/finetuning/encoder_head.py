@@ -22,6 +22,7 @@ from bakeoff import __version__
 from bakeoff.cost.ledger import folder_size_mb
 from bakeoff.errors import BakeoffError
 from bakeoff.evaluation.score import headline_value
+from bakeoff.finetuning.augment import concatenate_same_label
 from bakeoff.finetuning.config import EncoderHeadSettings, TrainConfig
 from bakeoff.finetuning.trainer import train_for_run, training_summary
 from bakeoff.models.base import LanguageModel, Progress
@@ -45,8 +46,24 @@ class EncoderClassifier(torch.nn.Module):
         pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)  # (B, C)
         return torch.nn.functional.normalize(pooled, dim=-1)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return self.head(self.embed(input_ids, attention_mask))
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, with_embeddings: bool = False
+    ) -> Any:
+        """Logits (B, labels); with `with_embeddings`, (logits, normalised embeddings (B, C))."""
+        embeddings = self.embed(input_ids, attention_mask)
+        logits = self.head(embeddings)
+        return (logits, embeddings) if with_embeddings else logits
+
+
+def pair_similarity_loss(embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """SetFit's objective over every pair in the batch: cosine → 1 for same label, → 0 otherwise.
+
+    A batch of 16 rows gives 120 pairs for one forward pass (SetFit encodes two rows per pair).
+    """
+    sims = embeddings @ embeddings.T  # (B, B); rows are unit vectors
+    same = (labels[:, None] == labels[None, :]).to(sims.dtype)
+    upper = torch.triu_indices(len(labels), len(labels), 1)
+    return ((sims[upper[0], upper[1]] - same[upper[0], upper[1]]) ** 2).mean()
 
 
 class EncoderCandidate:
@@ -144,19 +161,20 @@ class EncoderJob:
         candidate: EncoderCandidate,
         train_rows: list[Example],
         validation: list[Example],
-        head_lr: float,
+        settings: EncoderHeadSettings,
         seed: int,
     ):
         self.candidate, self.classifier = candidate, candidate.model
         self.module: torch.nn.Module = candidate.model
-        self.validation, self.head_lr = validation, head_lr
+        self.validation, self.settings = validation, settings
         self.train_probe = random.Random(seed).sample(train_rows, min(len(train_rows), 256))
+        rows = train_rows + concatenate_same_label(train_rows, settings.concat_augment, seed)
         index = {name: i for i, name in enumerate(candidate.labels)}
         enc = candidate.tokenizer(
-            [ex.text for ex in train_rows], truncation=True, max_length=candidate.max_length
+            [ex.text for ex in rows], truncation=True, max_length=candidate.max_length
         )
         self.ids: list[list[int]] = enc["input_ids"]
-        self.targets = [index[ex.label or ""] for ex in train_rows]
+        self.targets = [index[ex.label or ""] for ex in rows]
         self.lengths = [len(ids) for ids in self.ids]
 
     def collate(self, indices: list[int]) -> dict[str, torch.Tensor]:
@@ -174,8 +192,14 @@ class EncoderJob:
         }
 
     def loss(self, module: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        logits = module(batch["input_ids"], batch["attention_mask"])
-        return torch.nn.functional.cross_entropy(logits.float(), batch["labels"])
+        logits, embeddings = module(
+            batch["input_ids"], batch["attention_mask"], with_embeddings=True
+        )
+        loss = torch.nn.functional.cross_entropy(logits.float(), batch["labels"])
+        weight = self.settings.pair_loss_weight
+        if weight and len(batch["labels"]) > 1:
+            loss = loss + weight * pair_similarity_loss(embeddings.float(), batch["labels"])
+        return loss
 
     def evaluate(self, split: str, rows: int) -> float:
         examples = (self.validation if split == "validation" else self.train_probe)[:rows]
@@ -185,7 +209,7 @@ class EncoderJob:
     def param_groups(self, lr: float) -> list[dict[str, Any]]:
         return [
             {"params": list(self.classifier.encoder.parameters()), "lr": lr},
-            {"params": list(self.classifier.head.parameters()), "lr": self.head_lr},
+            {"params": list(self.classifier.head.parameters()), "lr": self.settings.head_lr},
         ]
 
     def trainable_state(self) -> dict[str, torch.Tensor]:
@@ -242,7 +266,7 @@ class EncoderHead:
             self.settings.encoder,
             min(self.train_config.max_length, 256),
         )
-        job = EncoderJob(candidate, train, validation, self.settings.head_lr, ctx.seed)
+        job = EncoderJob(candidate, train, validation, self.settings, ctx.seed)
         if self.settings.prototype_init:
             prototype_init(classifier, job)
         started = time.perf_counter()
