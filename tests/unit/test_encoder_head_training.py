@@ -50,9 +50,14 @@ def test_pair_loss_is_zero_for_separated_classes_and_counts_every_pair() -> None
     assert embeddings.grad is not None and bool(embeddings.grad.abs().sum() > 0)
 
 
-def test_settings_validate() -> None:
-    assert EncoderHeadSettings().concat_augment == 1
-    with pytest.raises(ValueError):
-        EncoderHeadSettings(concat_augment=-1)
+def test_concatenation_is_on_by_default_only_with_few_labels_per_class() -> None:
+    auto = EncoderHeadSettings()
+    assert auto.concat_copies({"pos": 64, "neg": 64}) == 1
+    assert auto.concat_copies({"pos": 500, "neg": 128}) == 1  # the smallest class decides
+    assert auto.concat_copies({"pos": 500, "neg": 442}) == 0
+    assert EncoderHeadSettings(concat_augment=2).concat_copies({"pos": 500}) == 2
+    for bad in (-1, 9, "sometimes"):
+        with pytest.raises(ValueError):
+            EncoderHeadSettings(concat_augment=bad)
     with pytest.raises(ValueError):
         EncoderHeadSettings(pair_loss_weight=-0.5)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from bakeoff.task.spec import StrictModel
 
@@ -41,17 +41,21 @@ class PromptTuningSettings(StrictModel):
     virtual_tokens: int = Field(default=16, ge=1, le=512)
 
 
+FEW_LABELS_PER_CLASS = 128  # up to here concatenation helped encoder-head; at 500 it did not
+
+
 class EncoderHeadSettings(StrictModel):
     encoder: str = "minilm-l6"
     head_lr: float = Field(default=1e-3, gt=0, lt=1)
     prototype_init: bool = Field(
         default=True, description="Start the head at the class means of the embeddings."
     )
-    concat_augment: int = Field(
-        default=1,
-        ge=0,
-        le=8,
-        description="Extra training rows per row: its text joined to another row of its label.",
+    concat_augment: int | Literal["auto"] = Field(
+        default="auto",
+        description=(
+            "Extra training rows per row: its text joined to another row of its label; "
+            f"auto = 1 while the smallest class has at most {FEW_LABELS_PER_CLASS} rows, else 0."
+        ),
     )
     pair_loss_weight: float = Field(
         default=3.0,
@@ -59,6 +63,18 @@ class EncoderHeadSettings(StrictModel):
         le=100,
         description="Weight of SetFit's pair-similarity loss over in-batch pairs (0 = off).",
     )
+
+    @field_validator("concat_augment")
+    @classmethod
+    def _copies_in_range(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and not 0 <= value <= 8:
+            raise ValueError("concat_augment is auto or 0 to 8 extra rows per row")
+        return value
+
+    def concat_copies(self, rows_per_class: dict[str, int]) -> int:
+        if self.concat_augment != "auto":
+            return int(self.concat_augment)
+        return int(min(rows_per_class.values(), default=0) <= FEW_LABELS_PER_CLASS)
 
 
 DEFAULT_LR = {"lora": 2e-4, "full": 2e-5, "prompt-tuning": 3e-2, "encoder-head": 5e-5}

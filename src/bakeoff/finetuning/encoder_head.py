@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import random
 import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -168,7 +169,9 @@ class EncoderJob:
         self.module: torch.nn.Module = candidate.model
         self.validation, self.settings = validation, settings
         self.train_probe = random.Random(seed).sample(train_rows, min(len(train_rows), 256))
-        rows = train_rows + concatenate_same_label(train_rows, settings.concat_augment, seed)
+        per_class = Counter(ex.label or "" for ex in train_rows)
+        self.concat_copies = settings.concat_copies(per_class)
+        rows = train_rows + concatenate_same_label(train_rows, self.concat_copies, seed)
         index = {name: i for i, name in enumerate(candidate.labels)}
         enc = candidate.tokenizer(
             [ex.text for ex in rows], truncation=True, max_length=candidate.max_length
@@ -276,6 +279,8 @@ class EncoderHead:
         candidate.training = {
             **training_summary(report, n, n),
             "wall_seconds": time.perf_counter() - started,
+            "concat_augment": job.concat_copies,
+            "pair_loss_weight": self.settings.pair_loss_weight,
         }
         return candidate
 
