@@ -4,7 +4,7 @@
 labelled rows are short phrases and the rows to classify are whole sentences; joined rows teach
 the pooled embedding to hold the label over longer inputs. With 64 labels per class it lifted
 MiniLM encoder-head from 78.1% to 79.0% on held-out long rows and cut the spread over samples
-from 2.8 to 0.4 points (docs/finetuning.md).
+from 2.7 to 0.4 points (docs/finetuning.md).
 """
 
 from __future__ import annotations
