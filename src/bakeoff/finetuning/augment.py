@@ -24,12 +24,13 @@ def concatenate_same_label(rows: list[Example], per_row: int, seed: int) -> list
     by_label: dict[str, list[Example]] = {}
     for ex in rows:
         by_label.setdefault(ex.label or "", []).append(ex)
+    pairable = {label for label, same in by_label.items() if len({id(x) for x in same}) > 1}
     extra: list[Example] = []
     for copy in range(per_row):
         for ex in rows:
-            same = by_label[ex.label or ""]
-            if len({id(other) for other in same}) < 2:
+            if (ex.label or "") not in pairable:
                 continue
+            same = by_label[ex.label or ""]
             partner = ex
             while partner is ex:  # another row of the label (a duplicate text is fine)
                 partner = same[rng.randrange(len(same))]
