@@ -138,6 +138,35 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:  # type: ignore[type-arg]
     return path
 
 
+# `bakeoff run` arguments both remote-backend tests use: zero-shot + 4-shot on 40 SST-2 rows
+SST2_PROMPT_RUN = [
+    "run",
+    "--task",
+    str(REPO / "examples/sst2/task.yaml"),
+    "--strategy",
+    "zero-shot",
+    "--strategy",
+    "few-shot",
+    "--shots",
+    "4",
+    "--wordings",
+    "0",
+    "--format",
+    "plain",
+    "--limit-test",
+    "40",
+]
+
+
+def prediction_agreement(runs: list[dict], others: list[dict]) -> list[float]:  # type: ignore[type-arg]
+    """Per run pair (results.json "runs"), the share of rows with the same output."""
+    shares = []
+    for a, b in zip(runs, others, strict=True):
+        pairs = list(zip(a["predictions"], b["predictions"], strict=True))
+        shares.append(sum(x["output"] == y["output"] for x, y in pairs) / len(pairs))
+    return shares
+
+
 def free_port() -> int:
     """A free TCP port on 127.0.0.1 for a server a test starts."""
     with socket.socket() as s:

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import SST2_PROMPT_RUN, free_port, prediction_agreement
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -69,23 +69,9 @@ def bakeoff(out: Path, model: str, cache: Path) -> subprocess.CompletedProcess[s
             sys.executable,
             "-m",
             "bakeoff.cli",
-            "run",
-            "--task",
-            str(REPO / "examples/sst2/task.yaml"),
+            *SST2_PROMPT_RUN,
             "--model",
             model,
-            "--strategy",
-            "zero-shot",
-            "--strategy",
-            "few-shot",
-            "--shots",
-            "4",
-            "--wordings",
-            "0",
-            "--format",
-            "plain",
-            "--limit-test",
-            "40",
             "--out",
             str(out),
         ],
@@ -112,10 +98,8 @@ def test_zero_and_few_shot_bakeoff_through_the_server(server: str, tmp_path: Pat
     local = bakeoff(tmp_path / "b", "smollm2-135m-instruct", cache)
     assert local.returncode == 0, local.stderr
     theirs = json.loads((tmp_path / "b/results.json").read_text())["runs"]
-    for a, b in zip(runs, theirs, strict=True):
-        outputs = [p["output"] for p in a["predictions"]], [p["output"] for p in b["predictions"]]
-        agree = sum(x == y for x, y in zip(*outputs, strict=True)) / len(outputs[0])
-        assert agree >= 0.85, (a["label"], agree)
+    agreement = prediction_agreement(runs, theirs)
+    assert all(share >= 0.85 for share in agreement), agreement
 
     # a rerun into a new folder is answered from the response cache: no new entries
     db = cache / "openai-responses.sqlite"
