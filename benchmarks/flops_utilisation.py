@@ -19,11 +19,11 @@ from pathlib import Path
 
 import torch
 
-from bakeoff.finetuning.causal import CausalFineTune
-from bakeoff.finetuning.config import LoraSettings, PromptTuningSettings, TrainConfig
+from bakeoff.finetuning.config import LoraSettings, TrainConfig
 from bakeoff.models.hf import HFCausalLM
 from bakeoff.prompting.strategies import PromptSettings, PromptStrategy
 from bakeoff.strategy import RunContext
+from bakeoff.strategy_registry import resolve
 from bakeoff.task.data import load_splits
 from bakeoff.task.spec import load_task
 
@@ -70,9 +70,8 @@ def main() -> None:
             "fraction_of_peak": gflops / peak[scoring_precision],
         }
     config = TrainConfig(epochs=1, max_steps=24, batch_size=8, eval_every=10_000, eval_rows=1)
-    strategy = CausalFineTune(
-        "lora", PromptSettings(format="plain"), config, LoraSettings(), PromptTuningSettings()
-    )
+    training = {"train": config.model_dump(), "lora": LoraSettings().model_dump()}
+    strategy = resolve("lora").build({"format": "plain", "training": training})
     tuned = strategy.adapt(task, lm, splits.train, splits.validation[:1], RunContext())
     report = tuned.training or {}
     train_gflops = report["flops"] / report["train_seconds"] / 1e9

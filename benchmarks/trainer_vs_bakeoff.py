@@ -101,20 +101,15 @@ def run_trainer(train_rows: int, test_rows: int) -> dict[str, Any]:
 
 
 def run_bakeoff(train_rows: int, test_rows: int) -> dict[str, Any]:
-    from bakeoff.finetuning.causal import CausalFineTune
-    from bakeoff.finetuning.config import LoraSettings, PromptTuningSettings, TrainConfig
-    from bakeoff.prompting.strategies import PromptSettings
+    from bakeoff.finetuning.config import LoraSettings, TrainConfig
     from bakeoff.strategy import RunContext
+    from bakeoff.strategy_registry import resolve
 
     task, splits, lm, _ = setup(train_rows, test_rows, "auto")  # bakeoff's defaults
     config = TrainConfig(epochs=1, lr=2e-4, batch_size=8, eval_every=10_000, eval_rows=1)
-    strategy = CausalFineTune(
-        "lora",
-        PromptSettings(format="plain"),
-        config,
-        LoraSettings(r=8, alpha=16, dropout=0.05),
-        PromptTuningSettings(),
-    )
+    lora = LoraSettings(r=8, alpha=16, dropout=0.05)
+    training = {"train": config.model_dump(), "lora": lora.model_dump()}
+    strategy = resolve("lora").build({"format": "plain", "training": training})
     tuned = strategy.adapt(task, lm, splits.train, splits.validation[:1], RunContext())
     report = tuned.training or {}
     return {

@@ -63,7 +63,7 @@ CHAT_TEMPLATE = (
 )
 
 
-def build_tiny_model(folder: Path) -> Path:
+def build_tiny_model(folder: Path, seed: int = 0) -> Path:
     """Save a 2-layer random Llama + tokenizer (safetensors) into `folder`."""
     import torch
     from tokenizers import Tokenizer, models, pre_tokenizers
@@ -93,7 +93,7 @@ def build_tiny_model(folder: Path) -> Path:
         additional_special_tokens=specials[4:],
     )
     tokenizer.chat_template = CHAT_TEMPLATE
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     config = LlamaConfig(
         vocab_size=len(vocab),
         hidden_size=32,
@@ -116,6 +116,12 @@ def build_tiny_model(folder: Path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny-llama"))
+
+
+@pytest.fixture(scope="session")
+def other_tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A second tiny model (other random weights): for experiments over several models."""
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-llama-b"), seed=1)
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bakeoff.cost.tco import break_even, tco, trainings_in_horizon
-from bakeoff.experiment.spec import Constraints
+from bakeoff.pricing import Constraints
 
 Candidate = dict[str, Any]  # from analysis.compare.candidates, plus "cost"
 Compare = Callable[[Candidate, Candidate], dict[str, Any]]  # paired test of a vs b
@@ -96,17 +96,24 @@ HARD_RULES = (over_latency, over_budget)
 # --- findings ---------------------------------------------------------------------------------
 
 
-def rule_evidence(ev: Evidence, leader: Candidate, tied: list[Candidate]) -> Finding:
-    """Is the leader separable from the runner-up? If not, how many test rows would be."""
-    if len(tied) == 1:
+def rule_evidence(ev: Evidence, leader: Candidate, others: list[Candidate]) -> Finding:
+    """Is the leader separable from the others? Says "significant" only where the paired test
+    that was run says so; otherwise names the closest unseparated candidate and how many test
+    rows would separate a difference of that size."""
+    tests = [ev.compare(leader, c) for c in others]
+    if not others:
+        return Finding("evidence", f"{leader['name']} is the only feasible candidate.", {})
+    unseparated = [(c, t) for c, t in zip(others, tests, strict=True) if not t["significant"]]
+    if not unseparated:
+        worst = max(t["p"] for t in tests)
         return Finding(
             "evidence",
             f"{leader['name']} is significantly better than every other feasible candidate "
-            f"(paired tests, p < 0.05, {ev.test_rows} test rows).",
-            {"test_rows": ev.test_rows},
+            f"(paired tests of the primary runs, largest p = {worst:.3f} < 0.05, "
+            f"{ev.test_rows} test rows).",
+            {"test_rows": ev.test_rows, "largest_p": worst},
         )
-    other = tied[1]
-    test = ev.compare(leader, other)
+    other, test = unseparated[0]  # the best-ranked candidate the test cannot separate
     diff = abs(test["difference"])
     half_width = (test["ci_high"] - test["ci_low"]) / 2
     needed = ev.test_rows * (half_width / diff) ** 2 if diff > 0 else float("inf")
@@ -117,16 +124,21 @@ def rule_evidence(ev: Evidence, leader: Candidate, tied: list[Candidate]) -> Fin
     )
     return Finding(
         "evidence",
-        f"too close to call: {leader['name']} and {other['name']} differ by "
+        f"too close to call (not significant): {leader['name']} and {other['name']} differ by "
         f"{ev.points(test['difference'])} (95% CI {ev.points(test['ci_low'])} to "
         f"{ev.points(test['ci_high'])}, {test['test']} p = {test['p']:.2f}); {more}.",
-        {"difference": test["difference"], "p": test["p"], "rows_needed": needed},
+        {
+            "difference": test["difference"],
+            "p": test["p"],
+            "rows_needed": needed,
+            "unseparated": [c["name"] for c, _ in unseparated],
+        },
     )
 
 
 def rule_task_complexity(ev: Evidence, leader: Candidate) -> Finding | None:
     """How far zero-shot is from the best: small gap = prompting suffices, big = hard task."""
-    zero = [c for c in ev.ranked if c["strategy"] == "zero-shot"]
+    zero = [c for c in ev.ranked if not c["trained"] and c["train_size"] is None]
     if not zero:
         return None
     gap = leader["mean"] - zero[0]["mean"]
@@ -216,7 +228,7 @@ def rule_maintenance(ev: Evidence, choice: Candidate) -> Finding | None:
     seconds = choice["cost"]["adapt_seconds"] * n
     if choice["trained"]:
         kind = "retraining"
-    elif choice["strategy"] == "few-shot":
+    elif choice["train_size"] is not None:  # a prompt with demos from the labels
         kind = "re-selecting demos and re-checking"
     else:
         kind = "re-checking"
@@ -295,7 +307,7 @@ def advise(ev: Evidence) -> Recommendation:
     findings = [
         f
         for f in (
-            rule_evidence(ev, leader, tied),
+            rule_evidence(ev, leader, feasible[1:]),
             rule_task_complexity(ev, leader),
             rule_data(ev, choice["family"]),
             rule_volume(ev, choice, tied),
@@ -305,11 +317,11 @@ def advise(ev: Evidence) -> Recommendation:
         if f is not None
     ]
     by_rule = {f.rule: f for f in findings}
-    if len(tied) > 1:
+    unseparated = by_rule["evidence"].figures.get("unseparated", [])
+    if len(tied) > 1 or unseparated:  # "strong" only with a significant paired test
         confidence = "weak"
-        next_steps.append(
-            f"add test rows or seeds to separate {', '.join(c['name'] for c in tied[:3])}"
-        )
+        close = [leader["name"], *unseparated] if unseparated else [c["name"] for c in tied]
+        next_steps.append(f"add test rows or seeds to separate {', '.join(close[:3])}")
     elif feasible[1:] and leader["mean"] - feasible[1]["mean"] < 0.02:
         confidence = "moderate"
     else:
@@ -317,7 +329,7 @@ def advise(ev: Evidence) -> Recommendation:
     data = by_rule.get("data availability")
     if data and data.figures["gain"] > 0.02:
         next_steps.append(f"label more data: run train size {2 * data.figures['to']}")
-    if not any(c["trained"] and "few-shot" in c["strategy"] for c in ev.ranked):
+    if not any(c["hybrid"] for c in ev.ranked):
         next_steps.append("try a hybrid (lora+few-shot) to combine both")
     if by_rule.get("prompt sensitivity"):
         next_steps.append("search wordings on the validation split before shipping a prompt")

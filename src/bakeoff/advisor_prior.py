@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from bakeoff.task.spec import StrictModel
+from bakeoff.config import StrictModel
 
 PRIOR_NOTE = (
     "This is a prior from your answers, not a measurement: run `bakeoff run experiment.yaml` on "

@@ -17,6 +17,12 @@ from typing import Annotated, Any
 import typer
 
 from bakeoff.errors import BakeoffError
+from bakeoff.strategy_registry import strategy_names
+
+STRATEGY_HELP = (
+    f"Repeat for several: {', '.join(strategy_names())} (read from the strategy registry; "
+    "`bakeoff strategies` explains each)."
+)
 
 app = typer.Typer(
     help="Prompt engineering or fine-tuning? Measure both on your data, with costs.",
@@ -85,7 +91,7 @@ def run(
     ] = None,
     strategy: Annotated[
         list[str],
-        typer.Option("--strategy", "-s", help="zero-shot or few-shot; repeat for several."),
+        typer.Option("--strategy", "-s", help=STRATEGY_HELP),
     ] = ["zero-shot"],  # noqa: B006 — typer needs a list default
     model: Annotated[
         str,
@@ -151,66 +157,45 @@ def run(
     inference_precision: Annotated[
         str, typer.Option(help="transformers scoring/generation: auto (bf16 if fast), fp32, bf16.")
     ] = "auto",
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print only errors and the final summary.")
+    ] = False,
 ) -> None:
     """Run a bake-off. With EXPERIMENT: the whole grid of the experiment file (strategies ×
-    train sizes × seeds × wordings) into a SQLite run store, then the report and the
-    recommendation. With --task: the strategies given here, into DIR/results.json.
-
-    Strategies: zero-shot, few-shot (prompting); lora, full, prompt-tuning, encoder-head
-    (fine-tuning); lora+few-shot, full+few-shot, prompt-tuning+few-shot (hybrids).
-    Interrupted runs resume: rerun the same command.
+    train sizes × seeds × wordings); with --task: the strategies given here. Either way the
+    runs go into DIR/bakeoff.sqlite, then the report (report.html / .md / .json, and
+    results.json with every run) and the recommendation. Interrupted runs resume: rerun the
+    same command. `--strategy` takes any registered strategy (list: `bakeoff strategies`).
     """
+    from bakeoff.cli_output import set_quiet
+
+    set_quiet(quiet)
     if experiment is not None:
         from bakeoff.cli_experiment import run_experiment
 
         with user_errors():
             run_experiment(experiment, out, trust_remote_code)
         return
-    if task_file is None or out is None:
-        with user_errors():
+    from bakeoff.cli_experiment import run_task
+
+    with user_errors():
+        if task_file is None or out is None:
             raise BakeoffError(
                 "give an experiment file (bakeoff run experiment.yaml) or both --task and --out."
             )
-        return
-    from bakeoff.cli_output import (
-        print_leaderboard,
-        progress_factory,
-        training_bar,
-        write_markdown,
-    )
-    from bakeoff.experiment.plan import STRATEGIES, check_wordings, expand
-    from bakeoff.experiment.runner import is_main_process, run_all, setup_fingerprint
-    from bakeoff.models.backends import load_model
-    from bakeoff.prompting.strategies import PromptSettings
-    from bakeoff.task.data import load_splits
-    from bakeoff.task.spec import load_task
-
-    with user_errors():
-        unknown = [s for s in strategy if s not in STRATEGIES]
-        if unknown:
-            raise BakeoffError(
-                f"--strategy {unknown[0]}: unknown; choose from {', '.join(STRATEGIES)}."
-            )
-        task = load_task(task_file)
-        options = _backend_options(trust_remote_code, threads, concurrency, inference_precision)
-        base = _settings(PromptSettings, prompt_format, decode, normalize, calibrate, shots, demos)
-        train_overrides: dict[str, Any] = {
-            "train": {
-                k: v
-                for k, v in {
-                    "epochs": epochs,
-                    "lr": lr,
-                    "batch_size": batch_size,
-                    "grad_accum": grad_accum,
-                    "max_length": max_length,
-                    "max_steps": max_steps,
-                    "eval_every": eval_every,
-                    "eval_rows": eval_rows,
-                    "patience": patience,
-                    "precision": precision,
-                }.items()
-                if v is not None
-            },
+        train: dict[str, Any] = {
+            "epochs": epochs,
+            "lr": lr,
+            "batch_size": batch_size,
+            "grad_accum": grad_accum,
+            "max_length": max_length,
+            "max_steps": max_steps,
+            "eval_every": eval_every,
+            "eval_rows": eval_rows,
+            "patience": patience,
+            "precision": precision,
+        }
+        own_settings: dict[str, dict[str, Any]] = {  # for the strategies that registered the key
             "lora": {
                 "r": lora_r,
                 "dropout": lora_dropout,
@@ -219,61 +204,34 @@ def run(
             },
             "prompt_tuning": {"virtual_tokens": virtual_tokens},
         }
-        training = _training(strategy, train_overrides)
-        splits = load_splits(
-            task,
+        run_task(
+            task_file,
+            out,
+            strategies=strategy,
+            model=model,
+            demos=demos,
+            prompt={
+                "format": prompt_format,
+                "decode": decode,
+                "normalize": normalize,
+                "calibrate": calibrate,
+                "shots": shots,
+            },
+            wordings=_parse_int_list(wordings, "wordings"),
             seed=seed,
             train_size=train_size,
             limit_test=limit_test,
-            drop_invalid=drop_invalid or None,
+            drop_invalid=drop_invalid,
+            training={k: v for k, v in train.items() if v is not None},
+            own_settings=own_settings,
+            backend=_backend_options(trust_remote_code, threads, concurrency, inference_precision),
         )
-        runs = expand(
-            strategy, base, _parse_int_list(wordings, "wordings"), demos, model, seed, training
-        )
-        check_wordings(task, runs)
-        setup = setup_fingerprint(
-            task, splits, model, seed, {"train_size": train_size, "limit_test": limit_test}
-        )
-        with progress_factory() as progress:
-            store = run_all(
-                runs,
-                task,
-                splits,
-                lambda: load_model(model, options),
-                out,
-                setup,
-                progress,
-                context={"train_progress": training_bar()},
-            )
-        if not is_main_process():
-            return
-        print_leaderboard(task, store.runs)
-        write_markdown(task, store.data, out / "report.md")
-        print(f"results: {out / 'results.json'}\nreport:  {out / 'report.md'}")
-
-
-def _settings(
-    cls: Any, fmt: str, decode: str, normalize: str, calibrate: bool, shots: int, demos: list[str]
-) -> dict[str, Any]:
-    """Validated prompt settings; each --demos value is checked on its own."""
-    from pydantic import ValidationError
-
-    try:
-        for method in demos:
-            cls(demos=method)
-        settings = cls(
-            format=fmt, decode=decode, normalize=normalize, calibrate=calibrate, shots=shots
-        )
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(x) for x in err["loc"])
-        raise BakeoffError(f"--{field}: {err['msg']} (got {err.get('input')!r}).") from None
-    return dict(settings.model_dump())
 
 
 def _backend_options(trust: bool, threads: int | None, concurrency: int, precision: str) -> Any:
     from pydantic import ValidationError
 
+    from bakeoff.config import settings_error
     from bakeoff.models.backends import BackendOptions
 
     try:
@@ -281,26 +239,8 @@ def _backend_options(trust: bool, threads: int | None, concurrency: int, precisi
             trust_remote_code=trust, threads=threads, concurrency=concurrency, precision=precision
         )
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = str(err["loc"][0]).replace("_", "-")
-        field = "inference-precision" if field == "precision" else field
-        raise BakeoffError(f"--{field}: {err['msg']} (got {err.get('input')!r}).") from None
-
-
-def _training(strategies: list[str], overrides: dict[str, Any]) -> dict[str, Any]:
-    """Validated training settings for each method named in `strategies`."""
-    from pydantic import ValidationError
-
-    from bakeoff.experiment.plan import TRAINED_STRATEGIES
-    from bakeoff.experiment.registry import default_training
-
-    methods = {s.split("+")[0] for s in strategies} & set(TRAINED_STRATEGIES)
-    try:
-        return {m: default_training(m, overrides) for m in sorted(methods)}
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = "-".join(str(x) for x in err["loc"]).replace("_", "-")
-        raise BakeoffError(f"--{field}: {err['msg']} (got {err.get('input')!r}).") from None
+        error = settings_error(exc, "options", "docs/models.md", flags=True)
+        raise BakeoffError(str(error).replace("--precision", "--inference-precision")) from None
 
 
 @app.command()
@@ -318,7 +258,7 @@ def predict(
     """Reload a saved candidate (prompt, adapter or fine-tuned weights) and predict new rows."""
     import json
 
-    from bakeoff.experiment.artifact import load_candidate
+    from bakeoff.strategy_registry import load_candidate
     from bakeoff.task.load import read_rows
     from bakeoff.task.validate import input_examples
 
@@ -423,9 +363,9 @@ def serve(
     import os
 
     from bakeoff.cli_output import console
-    from bakeoff.experiment.artifact import load_candidate
     from bakeoff.serve.app import ServeSettings, create_app
     from bakeoff.serve.source import resolve
+    from bakeoff.strategy_registry import load_candidate
 
     with user_errors():
         served = resolve(folder, candidate)
@@ -440,6 +380,25 @@ def serve(
     auth = f"bearer token from ${token_env}" if token else "none"
     console.print(f"serving {served.name} on http://{host}:{port} (auth: {auth})")
     uvicorn.run(api, host=host, port=port, log_level="warning")
+
+
+@app.command()
+def strategies() -> None:
+    """List the registered strategies: name, kind, grid axes, what each does."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from bakeoff.strategy_registry import registered, strategy_names
+
+    table = Table(title="Strategies (hybrids: TRAINED+PROMPT, e.g. lora+few-shot)")
+    for col in ("name", "kind", "varies over", "settings key", "what"):
+        table.add_column(col)
+    for info in registered().values():
+        axes = ", ".join(sorted(info.axes))
+        table.add_row(info.name, info.kind, axes, info.settings_key or "", info.summary)
+    Console().print(table)
+    hybrids = [n for n in strategy_names() if "+" in n]
+    Console().print(f"hybrids: {', '.join(hybrids)}")
 
 
 @app.command()

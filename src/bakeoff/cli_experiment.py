@@ -9,42 +9,109 @@ from typing import Any
 from pydantic import ValidationError
 from rich.table import Table
 
-from bakeoff.cli_output import console, progress_factory, training_bar
+from bakeoff.cli_output import console, grid_progress, progress_factory, training_bar
+from bakeoff.config import settings_error
 from bakeoff.errors import BakeoffError
 
 
 def run_experiment(path: Path, out: Path | None, trust_remote_code: bool) -> None:
-    from bakeoff.experiment.grid import Experiment
-    from bakeoff.experiment.runner import is_main_process
     from bakeoff.experiment.spec import load_experiment
-    from bakeoff.models.backends import load_model
 
     spec = load_experiment(path)
-    experiment = Experiment(spec)
-    out = out or Path("runs") / spec.name
     trust = trust_remote_code or spec.trust_remote_code
-    options = spec.backend.model_copy(update={"trust_remote_code": trust})
+    _execute(spec, out or Path("runs") / spec.name, spec.backend, trust)
+
+
+def run_task(
+    task: Path,
+    out: Path,
+    *,
+    strategies: list[str],
+    model: str,
+    demos: list[str],
+    prompt: dict[str, Any],
+    wordings: list[int],
+    seed: int,
+    train_size: int | None,
+    limit_test: int | None,
+    drop_invalid: bool,
+    training: dict[str, Any],
+    own_settings: dict[str, dict[str, Any]],
+    backend: Any,
+) -> None:
+    """`bakeoff run --task …`: the same pipeline as an experiment file, built from flags."""
+    from bakeoff.experiment.registry import default_training
+    from bakeoff.experiment.spec import ExperimentSpec
+    from bakeoff.strategy_registry import resolve
+
+    entries: list[dict[str, Any]] = []
+    for name in strategies:
+        resolved = resolve(name)
+        key = resolved.main.settings_key
+        own = {key: own_settings[key]} if key in own_settings else {}
+        if resolved.kind == "trained":  # flag errors name the flag
+            default_training(resolved, {"train": training, **own}, "options", flags=True)
+        for method in demos if resolved.uses_demos else [None]:
+            entries.append({"name": name, **({"demos": method} if method else {}), **own})
+    raw = {
+        "name": load_task_name(task),
+        "task": str(task.resolve()),
+        "models": [model],
+        "strategies": entries,
+        "train_sizes": [train_size if train_size is not None else "all"],
+        "seeds": [seed],
+        "wordings": wordings,
+        "test_size": limit_test,
+        "prompt": {**prompt, "demos": demos[0] if demos else "random"},
+        "training": training,
+        "drop_invalid": drop_invalid,
+    }
+    try:
+        spec = ExperimentSpec.model_validate(raw)
+    except ValidationError as exc:
+        error = str(settings_error(exc, "options", "bakeoff run --help", flags=True))
+        for field, flag in (("--test-size", "--limit-test"), ("--train-sizes", "--train-size")):
+            error = error.replace(field, flag)
+        raise BakeoffError(error) from None
+    _execute(spec, out, backend, backend.trust_remote_code)
+
+
+def load_task_name(path: Path) -> str:
+    from bakeoff.task.spec import load_task
+
+    return load_task(path).name
+
+
+def _execute(spec: Any, out: Path, backend: Any, trust: bool) -> None:
+    from bakeoff.experiment.executor import Worker, is_main_process
+    from bakeoff.experiment.grid import Experiment
+
+    options = backend.model_copy(update={"trust_remote_code": trust})
+    experiment = Experiment(spec, options)
     console.print(
         f"[bold]{spec.name}[/]: {len(experiment.runs)} runs — train sizes {experiment.sizes}, "
-        f"seeds {spec.seeds}, test rows {len(experiment.splits.test)}; store {out}"
+        f"seeds {spec.seeds}, test rows {len(experiment.splits.test)}; store {out}",
+        soft_wrap=True,
     )
-
-    def done(record: dict[str, Any], skipped: bool) -> None:
-        metric = next(iter(record["metrics"]))
-        value = record["metrics"][metric]["value"]
-        state = "[dim]already done[/]" if skipped else "[green]done[/]"
-        console.print(f"  {state} {record['label']}: {metric} {value:.3f}")
-
     with progress_factory() as progress:
-        store = experiment.run(
-            out,
-            lambda name: load_model(name, options),
-            progress,
-            done,
-            context={"train_progress": training_bar()},
-        )
+        grid = grid_progress(len(experiment.runs))
+        worker = Worker(progress=progress, train_progress=training_bar())
+        store = experiment.run(out, worker, grid.start, grid.done)
     if is_main_process():
+        _write_results_json(store, experiment, out)
         _report_and_print(store, out)
+
+
+def _write_results_json(store: Any, experiment: Any, out: Path) -> None:
+    """Every run's record in one JSON file (from the store, which stays the source of truth)."""
+    from bakeoff.atomic import write_json_atomic
+
+    data = {
+        "setup": store.meta("setup"),
+        "data": experiment.splits.summary(),
+        "runs": [r.to_json() for r in store.runs()],
+    }
+    write_json_atomic(out / "results.json", data)
 
 
 def _report_and_print(store: Any, out: Path, constraints: dict[str, Any] | None = None) -> None:
@@ -144,9 +211,7 @@ def advise_from_answers(answers: dict[str, Any]) -> None:
     try:
         questionnaire = Questionnaire.model_validate(answers)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = str(err["loc"][0]).replace("_", "-")
-        raise BakeoffError(f"--{field}: {err['msg']} (got {err.get('input')!r}).") from None
+        raise settings_error(exc, "advise", "bakeoff advise --help", flags=True) from None
     advice = prior_advice(questionnaire)
     console.print(f"[bold yellow]Prior (not measured):[/] {advice['choice']}")
     for line in advice["reasons"]:

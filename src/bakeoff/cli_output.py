@@ -1,10 +1,10 @@
-"""What the CLI prints: data summaries, progress bars, the leaderboard, a Markdown summary."""
+"""What the CLI prints: data summaries, the grid's progress, progress bars, training lines."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -16,9 +16,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
-from rich.table import Table
 
-from bakeoff.evaluation.registry import metrics_for
 from bakeoff.task.data import Splits
 from bakeoff.task.spec import TaskSpec
 
@@ -79,80 +77,40 @@ def training_bar() -> Callable[[int, dict[str, float]], None]:
     return update
 
 
-def _fmt(metric: dict[str, float], percent: bool) -> str:
-    scale = 100 if percent else 1
-    return (
-        f"{metric['value'] * scale:.1f} "
-        f"[{metric['ci_low'] * scale:.1f}, {metric['ci_high'] * scale:.1f}]"
-    )
+def set_quiet(quiet: bool) -> None:
+    """--quiet: only errors (on stderr) and the final summary."""
+    console.quiet = quiet
 
 
-def _ranked(task: TaskSpec, runs: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
-    names = metrics_for(task.kind, task.metrics)
-    head = names[0]
-    return names, sorted(runs, key=lambda r: -r["metrics"][head]["value"])
+class GridProgress:
+    """One line per run of the grid: which run, how many done and left, and an ETA."""
+
+    def __init__(self, total: int):
+        self.total, self.finished, self.seconds = total, 0, 0.0
+        self.started_at = 0.0
+
+    def start(self, index: int, total: int, run: Any) -> None:
+        self.started_at = time.perf_counter()
+        left = total - index
+        eta = ""
+        if self.finished:
+            eta = f", eta {_duration(self.seconds / self.finished * left)}"
+        console.print(f"[bold][{index + 1}/{total}][/] {run.label} — {left} to run{eta}")
+
+    def done(self, record: Any, skipped: bool) -> None:
+        metric = next(iter(record.metrics))
+        value = record.metrics[metric]["value"]
+        if skipped:
+            console.print(f"  [dim]already done[/] {record.label}: {metric} {value:.3f}")
+            return
+        self.finished += 1
+        self.seconds += time.perf_counter() - self.started_at
+        console.print(f"  [green]done[/] {record.label}: {metric} {value:.3f}")
 
 
-def _percent(name: str) -> bool:
-    return name != "bleu"
+def grid_progress(total: int) -> GridProgress:
+    return GridProgress(total)
 
 
-def print_leaderboard(task: TaskSpec, runs: list[dict[str, Any]]) -> None:
-    names, ranked = _ranked(task, runs)
-    table = Table(title=f"{task.name}: test split, 95% bootstrap CIs")
-    table.add_column("#", justify="right")
-    table.add_column("run")
-    for name in names:
-        table.add_column(name + (" %" if _percent(name) else ""), justify="right")
-    table.add_column("rows/s", justify="right")
-    table.add_column("prompt tok/row", justify="right")
-    for i, run in enumerate(ranked, start=1):
-        table.add_row(
-            str(i),
-            run["label"],
-            *[_fmt(run["metrics"][n], _percent(n)) for n in names],
-            f"{run['usage']['rows_per_second']:.1f}",
-            f"{run['usage']['prompt_tokens_per_row']:.0f}",
-        )
-    console.print(table)
-
-
-def write_markdown(task: TaskSpec, data: dict[str, Any], path: Path) -> None:
-    names, ranked = _ranked(task, data["runs"])
-    lines = [
-        f"# bakeoff: {task.name}",
-        "",
-        f"Model `{data['setup']['model']}`, seed {data['setup']['seed']}, "
-        f"test rows {ranked[0]['usage']['rows'] if ranked else 0}. Metrics with 95% bootstrap CIs.",
-        "",
-        "| # | run | " + " | ".join(names) + " | rows/s | prompt tokens/row | unparsed |",
-        "|---|---|" + "---|" * len(names) + "---|---|---|",
-    ]
-    for i, run in enumerate(ranked, start=1):
-        cells = [_fmt(run["metrics"][n], _percent(n)) for n in names]
-        lines.append(
-            f"| {i} | {run['label']} | "
-            + " | ".join(cells)
-            + f" | {run['usage']['rows_per_second']:.1f} | "
-            f"{run['usage']['prompt_tokens_per_row']:.0f} | {run.get('unparsed', 0)} |"
-        )
-    spread = data.get("wording_spread") or []
-    if spread:
-        lines += ["", "## Spread across instruction wordings", ""]
-        for group in spread:
-            lines.append(
-                f"- {', '.join(group['runs'])}: {group['metric']} {group['min']:.3f}–"
-                f"{group['max']:.3f} (spread {group['spread']:.3f})"
-            )
-    if ranked:
-        best = ranked[0]
-        lines += [
-            "",
-            f"## Best: {best['label']}",
-            "",
-            "```",
-            best["candidate"].get("example_prompt", ""),
-            "```",
-        ]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"

@@ -107,6 +107,35 @@ def test_predict_health_info_and_auth(server: tuple[subprocess.Popen[bytes], str
     wrong = httpx.post(f"{url}/v1/predict", json=body, headers={"Authorization": "Bearer x"})
     assert wrong.status_code == 401 and "bearer token" in wrong.json()["error"]
     assert TOKEN not in wrong.text
+    # the token is checked before the body is read, and the docs are closed without it
+    junk = httpx.post(f"{url}/v1/predict", content=b"{not json", timeout=30)
+    assert junk.status_code == 401
+    for path in ("/docs", "/openapi.json", "/info"):
+        assert httpx.get(f"{url}{path}").status_code == 401, path
+
+
+def test_a_poison_request_never_fails_the_good_ones(
+    server: tuple[subprocess.Popen[bytes], str],
+) -> None:
+    """A lone surrogate in one request, 30 good requests in flight beside it: every good one
+    is answered 200, the bad one gets a 422 naming the input."""
+    _, url = server
+    poison = b'{"inputs": ["evil \\ud800"]}'  # valid JSON, not encodable text
+
+    async def main() -> list[httpx.Response]:
+        async with httpx.AsyncClient(timeout=60, headers=AUTH) as client:
+            good = [
+                client.post(f"{url}/v1/predict", json={"inputs": [f"a fine film {i}"]})
+                for i in range(30)
+            ]
+            bad = client.post(
+                f"{url}/v1/predict", content=poison, headers={"Content-Type": "application/json"}
+            )
+            return list(await asyncio.gather(bad, *good))
+
+    bad, *good = asyncio.run(main())
+    assert bad.status_code == 422 and "inputs[0]: not valid Unicode" in bad.json()["error"]
+    assert [r.status_code for r in good] == [200] * 30
 
 
 @pytest.mark.parametrize(

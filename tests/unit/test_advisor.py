@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+import pytest
+
 from bakeoff.advisor import (
     Evidence,
     advise,
@@ -17,7 +20,8 @@ from bakeoff.advisor import (
     rule_wording,
 )
 from bakeoff.advisor_prior import Questionnaire, prior_advice
-from bakeoff.experiment.spec import Constraints
+from bakeoff.evaluation.paired import compare_pair
+from bakeoff.pricing import Constraints
 
 
 def cand(
@@ -37,6 +41,7 @@ def cand(
         "family": family or name.split(" n=")[0],
         "strategy": strategy,
         "trained": trained,
+        "hybrid": "+" in strategy,
         "train_size": size,
         "labels_used": size or 0,
         "mean": mean,
@@ -109,11 +114,11 @@ def test_tied_candidates_are_decided_by_total_cost() -> None:
 def test_evidence_rule_says_too_close_to_call_with_rows_needed() -> None:
     a, b = cand("a", 0.86), cand("b", 0.85)
     ev = evidence([a, b])
-    finding = rule_evidence(ev, a, [a, b])
+    finding = rule_evidence(ev, a, [b])
     assert "too close to call" in finding.message
     assert finding.figures["rows_needed"] > 500  # more rows than the 500 we have
-    clear = rule_evidence(ev, a, [a])
-    assert "significantly better" in clear.message
+    clear = rule_evidence(ev, a, [cand("c", 0.70)])  # the stand-in test: p = 0.01
+    assert "significantly better" in clear.message and "largest p = 0.010" in clear.message
 
 
 def test_task_complexity_rule_three_verdicts() -> None:
@@ -178,7 +183,9 @@ def test_quality_floor_and_no_feasible_candidate() -> None:
 
 
 def test_clear_winner_is_strong_and_cites_its_figures() -> None:
-    rec = advise(evidence([cand("lora n=64", 0.92), cand("zero-shot", 0.7, strategy="zero-shot")]))
+    rec = advise(
+        evidence([cand("lora n=64", 0.92), cand("zero-shot", 0.7, strategy="zero-shot", size=None)])
+    )
     assert rec.choice == "lora n=64" and rec.confidence == "strong"
     assert "92.0%" in rec.reasons[0] and "89.0%–95.0%" in rec.reasons[0]
 
@@ -201,3 +208,70 @@ def test_a_cheaper_candidate_wins_only_within_the_quality_margin() -> None:
     assert advise(ev).choice == "lora n=64"  # 4 points lower is more than the 2 we accept
     ev.constraints = ev.constraints.model_copy(update={"max_quality_loss": 0.05})
     assert advise(ev).choice == "encoder-head n=64"
+
+
+def _paired_compare(correct: dict[str, np.ndarray]):  # type: ignore[no-untyped-def]
+    """The real paired tests (McNemar + bootstrap) on per-row correctness vectors."""
+
+    def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+        x, y = correct[a["name"]], correct[b["name"]]
+        result = compare_pair(
+            lambda idx: float(x[idx].mean()), lambda idx: float(y[idx].mean()), len(x), x, y
+        )
+        p = result.mcnemar_p if result.mcnemar_p is not None else result.p_value
+        return {**result.as_dict(), "p": p, "test": "McNemar", "significant": p < 0.05}
+
+    return compare
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_property_the_wording_never_contradicts_the_paired_tests(seed: int) -> None:
+    """Random candidates — identical ones, coin-flip models, small and large test splits,
+    tight and loose margins: "significant" / "strong" appear only when every paired test of
+    the leader against the others that was run gives p < 0.05."""
+    rng = np.random.default_rng(seed)
+    rows = int(rng.choice([30, 60, 200, 800]))
+    base = rng.random(rows) < rng.uniform(0.5, 0.95)
+    correct: dict[str, np.ndarray] = {}
+    for i in range(int(rng.integers(2, 6))):
+        kind = rng.choice(["identical", "coin", "noisy", "better"])
+        if kind == "identical":
+            vec = base.copy()
+        elif kind == "coin":
+            vec = rng.random(rows) < 0.5
+        elif kind == "noisy":
+            vec = np.where(rng.random(rows) < 0.1, ~base, base)
+        else:
+            vec = base | (rng.random(rows) < 0.3)
+        correct[f"c{i}"] = vec
+    cands = [
+        cand(name, float(v.mean()), one_off=float(rng.uniform(0, 1))) for name, v in correct.items()
+    ]
+    compare = _paired_compare(correct)
+    margin = float(rng.choice([0.0, 0.02, 0.1]))
+    ranked = sorted(cands, key=lambda c: -c["mean"])
+    ev = Evidence("accuracy", ranked, compare, Constraints(max_quality_loss=margin), rows)
+    rec = advise(ev)
+    leader = ranked[0]
+    tests = [compare(leader, c) for c in ranked[1:]]
+    all_significant = all(t["p"] < 0.05 for t in tests)
+    text = " ".join([*rec.reasons, *(f.message for f in rec.findings)])
+    if "significantly better" in text or rec.confidence == "strong":
+        assert all_significant, (text, [t["p"] for t in tests])
+    if not all_significant:
+        assert rec.confidence == "weak" and "significantly better" not in text
+        assert "not significant" in text
+
+
+def test_the_reported_overstatement_is_gone() -> None:
+    """30 test rows, 90.0% vs 86.7%: McNemar p = 1.0 — more than the 2-point margin apart but
+    not significant; it used to read "significantly better (p < 0.05)", confidence strong."""
+    a = np.array([True] * 27 + [False] * 3)
+    b = np.array([True] * 26 + [False] * 4)
+    correct = {"a": a, "b": b}
+    ranked = [cand("a", 0.9), cand("b", 26 / 30)]
+    ev = Evidence("accuracy", ranked, _paired_compare(correct), Constraints(), 30)
+    rec = advise(ev)
+    text = " ".join(f.message for f in rec.findings)
+    assert rec.choice == "a" and rec.confidence == "weak"
+    assert "significantly better" not in text and "p = 1.00" in text

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 
@@ -55,3 +56,34 @@ def test_full_queue_refuses_and_model_errors_propagate() -> None:
         await batcher.stop()
 
     asyncio.run(main())
+
+
+def test_a_poison_request_fails_alone_and_every_other_request_is_answered() -> None:
+    """A request that crashes the model (e.g. a lone surrogate reaching the tokenizer) used to
+    fail its whole micro-batch; now only it gets the error."""
+    calls: list[int] = []
+
+    def predict(examples: Sequence[Example]) -> list[Prediction]:
+        calls.append(len(examples))
+        if any("poison" in ex.text for ex in examples):
+            raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
+        return [Prediction(ex.id, ex.text.upper()) for ex in examples]
+
+    async def main() -> list[Any]:
+        batcher = MicroBatcher(predict, max_batch=64, max_queue=200, wait_ms=50)
+        batcher.start()
+        jobs = [
+            batcher.submit([Example(str(i), "poison" if i == 7 else f"good {i}")])
+            for i in range(30)
+        ]
+        out = await asyncio.gather(*jobs, return_exceptions=True)
+        assert batcher.queued_rows == 0
+        await batcher.stop()
+        return list(out)
+
+    results = asyncio.run(main())
+    assert isinstance(results[7], UnicodeEncodeError)
+    for i, preds in enumerate(results):
+        if i != 7:
+            assert [p.output for p in preds] == [f"GOOD {i}"]
+    assert max(calls) > 1  # they were batched together, then isolated

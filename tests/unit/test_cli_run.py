@@ -1,4 +1,5 @@
-"""`bakeoff run` end to end on a tiny local model: results.json, rerun skips, setup guard."""
+"""`bakeoff run --task` end to end on a tiny local model: the store, results.json and the
+report, reruns skip, another seed adds runs, another setup is refused."""
 
 from __future__ import annotations
 
@@ -65,15 +66,25 @@ def test_run_writes_results_and_rerun_skips(tmp_path: Path, tiny_model_dir: Path
     assert {"value", "ci_low", "ci_high", "higher_is_better"} <= set(run["metrics"]["accuracy"])
     assert run["usage"]["prompt_tokens_per_row"] > 0 and run["usage"]["rows_per_second"] > 0
     assert len(run["predictions"]) == data["data"]["test"]
-    assert data["wording_spread"] and data["wording_spread"][0]["metric"] == "accuracy"
+    report = json.loads((out / "report.json").read_text())  # the same report as experiments
+    assert report["wording"] and all(g["spread"] >= 0 for g in report["wording"])
     assert (out / "report.md").read_text().startswith("# bakeoff: tiny")
+    assert (out / "bakeoff.sqlite").exists()  # the same run store as experiments
 
     before = (out / "results.json").read_text()
     code, output = invoke(*args)
     assert code == 0, output
     assert json.loads(before)["runs"] == json.loads((out / "results.json").read_text())["runs"]
+    assert output.count("already done") == 6
 
-    code, output = invoke(*args[:-2], "--wordings", "0", "--seed", "7")
+    # another seed adds runs (few-shot draws other demos; zero-shot has no seed to vary)
+    code, output = invoke(*args, "--seed", "7")
+    assert code == 0, output
+    assert len(json.loads((out / "results.json").read_text())["runs"]) == 10
+
+    with (tmp_path / "data.jsonl").open("a") as data:  # other data: other runs, other store
+        data.write(json.dumps({"text": "new film", "label": "positive"}) + "\n")
+    code, output = invoke(*args)
     assert code == 2 and "different setup" in output
 
 

@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 
 from bakeoff.analysis.compare import candidates, crossover, learning_curves, wording_variance
+from bakeoff.cost.ledger import Usage
 from bakeoff.cost.tco import break_even, run_costs, tco, trainings_in_horizon
 from bakeoff.evaluation.paired import compare_pair, mcnemar_exact, paired_bootstrap
-from bakeoff.experiment.spec import Constraints, Prices
+from bakeoff.experiment.record import RunRecord
+from bakeoff.pricing import Constraints, Prices
 from bakeoff.task.spec import TaskSpec
 
 
@@ -35,20 +37,25 @@ def test_paired_bootstrap_sees_a_real_difference_and_not_a_fake_one() -> None:
     assert same.difference == 0 and same.p_value == 1.0 and same.mcnemar_p == 1.0
 
 
+USAGE = Usage("cpu", 10, 1.0, 1.0, 10.0, 100.0, 50.0, 0.0, 1e9)
+
+
 def run(key: str, family: str, size: int | None, seed: int, wording: int, acc: float) -> Any:
     strategy = family.split(" ")[0]
-    return {
-        "key": key,
-        "label": key,
-        "strategy": strategy,
-        "config": {
-            "family": family,
-            "train_size": size,
-            "seed": seed,
-            "settings": {"wording": wording},
-        },
-        "metrics": {"accuracy": {"value": acc, "ci_low": acc - 0.05, "ci_high": acc + 0.05}},
-    }
+    return RunRecord(
+        key=key,
+        label=key,
+        family=family,
+        strategy=strategy,
+        kind="prompt" if strategy in {"zero-shot", "few-shot"} else "trained",
+        model="m",
+        seed=seed,
+        train_size=size,
+        settings={"wording": wording},
+        metrics={"accuracy": {"value": acc, "ci_low": acc - 0.05, "ci_high": acc + 0.05}},
+        usage=USAGE,
+        predictions=[],
+    )
 
 
 @pytest.fixture
@@ -102,15 +109,8 @@ def test_crossover_finds_where_fine_tuning_stays_ahead(task: TaskSpec) -> None:
 
 
 def test_cost_model_tco_and_break_even() -> None:
-    usage = {
-        "adapt_seconds": 3600.0,
-        "latency_ms_per_row": 36.0,
-        "prompt_tokens_per_row": 1000.0,
-        "output_tokens_per_row": 10.0,
-        "flops_per_row": 1e9,
-        "device": "cpu",
-    }
-    costs = run_costs({"usage": usage}, Prices(cpu_hour_usd=1.0, input_per_1m_tokens_usd=2.0))
+    usage = Usage("cpu", 10, 3600.0, 0.36, 27.8, 36.0, 1000.0, 10.0, 1e9)
+    costs = run_costs(usage, None, Prices(cpu_hour_usd=1.0, input_per_1m_tokens_usd=2.0))
     assert costs["one_off_usd"] == pytest.approx(1.0)
     # 36 ms at $1/h = $1e-5, plus 1000 input tokens at $2/1M = $2e-3
     assert costs["per_request_usd"] == pytest.approx(1e-5 + 2e-3)

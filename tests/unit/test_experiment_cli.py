@@ -116,7 +116,23 @@ BAD = [
     (
         "strategies: [{name: lora, training: {epochz: 2}}]\n",
         "experiment.yaml:4",
-        "strategies[0] (lora): training setting `epochz`",
+        "field 'strategies.0.training': `training`: `epochz` unknown setting",
+    ),
+    (
+        "strategies: [{name: lora, lora: {r: 0, alpha: x}}, {name: zero-shot, shots: 2}]\n",
+        "experiment.yaml:4",
+        "`lora`: `r` Input should be greater than or equal to 1; `alpha` Input should be a valid"
+        " integer",
+    ),
+    (
+        "strategies: [{name: zero-shot, shots: 2}]\n",
+        "experiment.yaml:4",
+        "`demos`/`shots` apply to few-shot prompts, not to 'zero-shot'",
+    ),
+    (
+        "strategies: [{name: encoder-head, lora: {r: 4}}]\n",
+        "experiment.yaml:4",
+        "strategy 'encoder-head' has no setting `lora` (it takes `encoder`",
     ),
     ("strategies: [zero-shot]\ntrain_sizes: [8, 8]\n", "experiment.yaml:5", "train sizes repeat"),
 ]
@@ -149,8 +165,8 @@ def test_serve_source_picks_the_champion_or_a_named_candidate(
     tmp_path: Path, tiny_model_dir: Path
 ) -> None:
     from bakeoff.errors import BakeoffError
-    from bakeoff.experiment.artifact import load_candidate
     from bakeoff.serve.source import resolve
+    from bakeoff.strategy_registry import load_candidate
 
     exp = write_experiment(tmp_path, tiny_model_dir, "strategies: [zero-shot, few-shot]\n")
     out = tmp_path / "out"
@@ -168,3 +184,38 @@ def test_serve_source_picks_the_champion_or_a_named_candidate(
         resolve(out, "no-such-candidate")
     with pytest.raises(BakeoffError, match="nothing to serve"):
         resolve(tmp_path)
+
+
+def test_two_models_give_one_candidate_per_model_strategy_and_size(
+    tmp_path: Path, tiny_model_dir: Path, other_tiny_model_dir: Path
+) -> None:
+    from bakeoff.serve.source import resolve
+
+    make_task(tmp_path)
+    exp = tmp_path / "experiment.yaml"
+    exp.write_text(
+        f"name: two-models\ntask: task.yaml\n"
+        f"models: ['{tiny_model_dir}', '{other_tiny_model_dir}']\n"
+        "strategies: [zero-shot, {name: few-shot, demos: random, shots: 2},\n"
+        "  {name: encoder-head, training: {max_steps: 2, eval_every: 2, eval_rows: 8}}]\n"
+        "train_sizes: [8]\n"
+    )
+    out = tmp_path / "out"
+    code, output = invoke("run", str(exp), "--out", str(out))
+    assert code == 0, output
+    report = json.loads((out / "report.json").read_text())
+    identities = [(c["model"], c["strategy"], c["train_size"]) for c in report["candidates"]]
+    assert len(identities) == len(set(identities))  # none merged
+    models = {str(tiny_model_dir), str(other_tiny_model_dir)}
+    for strategy, size in (("zero-shot", None), ("few-shot", 8)):
+        assert {m for m, s, n in identities if (s, n) == (strategy, size)} == models
+    # encoder-head brings its own model: one candidate, not one per language model
+    assert [m for m, s, _ in identities if s == "encoder-head"] == ["minilm-l6"]
+    names = [c["name"] for c in report["candidates"]]
+    assert len(names) == len(set(names))
+    assert any(f"@{tiny_model_dir.name}" in n for n in names)
+    assert any(f"@{other_tiny_model_dir.name}" in n for n in names)
+    assert {r["model"] for r in report["runs"]} == models | {"minilm-l6"}
+    served = resolve(out)
+    assert served.info["model"] in models | {"minilm-l6"}
+    assert report["champion"]["model"] == served.info["model"]

@@ -110,7 +110,7 @@ def test_answer_only_logits_give_the_same_loss_and_gradients(
 
     from bakeoff.finetuning.causal_job import CausalJob
     from bakeoff.finetuning.config import LoraSettings
-    from bakeoff.finetuning.methods import apply_lora
+    from bakeoff.finetuning.lora import apply_lora
     from bakeoff.models.hf import HFCausalLM
     from bakeoff.prompting.strategies import PromptSettings, PromptStrategy
     from bakeoff.strategy import RunContext

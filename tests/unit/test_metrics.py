@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from bakeoff.evaluation import text_metrics as tm
-from bakeoff.evaluation.registry import METRICS
 from bakeoff.evaluation.score import score_predictions
 from bakeoff.evaluation.stats import bootstrap
+from bakeoff.metric_catalog import METRICS
 from bakeoff.task.example import Example
 from bakeoff.task.spec import TaskSpec
 

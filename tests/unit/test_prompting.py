@@ -10,11 +10,11 @@ from bakeoff.prompting.decode import calibrated, option_scores, parse_label, sof
 from bakeoff.prompting.demos import NearestDemos, random_demos, stratified_demos
 from bakeoff.prompting.layout import Demo, PromptLayout, choose_format
 from bakeoff.prompting.strategies import PromptSettings, PromptStrategy
-from bakeoff.prompting.templates import TemplateError, render_template
 from bakeoff.prompting.wordings import render_instruction, wordings
 from bakeoff.strategy import RunContext
 from bakeoff.task.example import Example
 from bakeoff.task.spec import LabelSpec, TaskSpec
+from bakeoff.templating import TemplateError, render_template
 
 LABELS = [
     LabelSpec(name="positive"),

@@ -13,55 +13,78 @@ import statistics
 from collections import defaultdict
 from typing import Any
 
-from bakeoff.evaluation.registry import metrics_for
-from bakeoff.experiment.plan import PROMPT_STRATEGIES
+from bakeoff.experiment.record import RunRecord
+from bakeoff.metric_catalog import metrics_for
+from bakeoff.strategy_registry import resolve
 from bakeoff.task.spec import TaskSpec
-
-Run = dict[str, Any]
 
 
 def headline(task: TaskSpec) -> str:
     return metrics_for(task.kind, task.metrics)[0]
 
 
-def is_trained(strategy: str) -> bool:
-    return strategy not in PROMPT_STRATEGIES
+def short_model(name: str) -> str:
+    """A model's name as candidates show it: the last part of a path or backend name."""
+    return name.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1].removesuffix(".gguf")
 
 
-def candidates(task: TaskSpec, runs: list[Run]) -> list[dict[str, Any]]:
-    """One entry per (family, train size), best mean first."""
+def _brings_own_model(run: RunRecord) -> bool:
+    return resolve(run.strategy).main.own_model is not None
+
+
+def _is_hybrid(run: RunRecord) -> bool:
+    """Trained with a prompt that uses labelled demos (e.g. lora+few-shot)."""
+    resolved = resolve(run.strategy)
+    return resolved.kind == "trained" and resolved.uses_demos
+
+
+def several_models(runs: list[RunRecord]) -> bool:
+    """Whether the runs used more than one of the experiment's models."""
+    return len({r.model for r in runs if not _brings_own_model(r)}) > 1
+
+
+def family_name(run: RunRecord, several: bool) -> str:
+    """A family is a strategy's settings on one model; the model is named when there are several."""
+    if several and not _brings_own_model(run):
+        return f"{run.family} @{short_model(run.model)}"
+    return run.family
+
+
+def candidates(task: TaskSpec, runs: list[RunRecord]) -> list[dict[str, Any]]:
+    """One entry per (model, family, train size), best mean first."""
     metric = headline(task)
-    groups: dict[tuple[str, int | None], list[Run]] = defaultdict(list)
+    several = several_models(runs)
+    groups: dict[tuple[str, str, int | None], list[RunRecord]] = defaultdict(list)
     for run in runs:
-        config = run["config"]
-        groups[(config["family"], config.get("train_size"))].append(run)
+        groups[(run.model, run.family, run.train_size)].append(run)
     out = []
-    for (family, size), members in groups.items():
-        values = [m["metrics"][metric]["value"] for m in members]
-        primary = min(
-            members, key=lambda m: (m["config"]["seed"], m["config"]["settings"]["wording"])
-        )
-        strategy = primary["strategy"]
+    for (model, _, size), members in groups.items():
+        values = [m.value(metric) for m in members]
+        primary = min(members, key=lambda m: (m.seed, m.wording))
+        family = family_name(primary, several)
         name = family if size is None else f"{family} n={size}"
         out.append(
             {
                 "name": name,
                 "family": family,
-                "strategy": strategy,
-                "trained": is_trained(strategy),
+                "model": model,
+                "strategy": primary.strategy,
+                "kind": primary.kind,
+                "trained": primary.trained,
+                "hybrid": _is_hybrid(primary),
                 "train_size": size,
                 "labels_used": size or 0,
-                "runs": [m["key"] for m in members],
+                "runs": [m.key for m in members],
                 "n_runs": len(members),
                 "mean": statistics.fmean(values),
                 "std": statistics.stdev(values) if len(values) > 1 else 0.0,
                 "min": min(values),
                 "max": max(values),
-                "primary": primary["key"],
-                "ci_low": primary["metrics"][metric]["ci_low"],
-                "ci_high": primary["metrics"][metric]["ci_high"],
-                "seeds": sorted({m["config"]["seed"] for m in members}),
-                "wordings": sorted({m["config"]["settings"]["wording"] for m in members}),
+                "primary": primary.key,
+                "ci_low": primary.metrics[metric]["ci_low"],
+                "ci_high": primary.metrics[metric]["ci_high"],
+                "seeds": sorted({m.seed for m in members}),
+                "wordings": sorted({m.wording for m in members}),
             }
         )
     return sorted(out, key=lambda c: -c["mean"])
@@ -107,15 +130,15 @@ def crossover(ranked: list[dict[str, Any]], sizes: list[int]) -> dict[str, Any]:
     return {"at": at, "table": rows, "summary": summary}
 
 
-def wording_variance(task: TaskSpec, runs: list[Run]) -> list[dict[str, Any]]:
+def wording_variance(task: TaskSpec, runs: list[RunRecord]) -> list[dict[str, Any]]:
     """Per prompt family and train size: the headline metric of each wording (seed-averaged)."""
     metric = headline(task)
+    several = several_models(runs)
     groups: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
     for run in runs:
-        config = run["config"]
-        size = config.get("train_size")
-        name = config["family"] if size is None else f"{config['family']} n={size}"
-        groups[name][config["settings"]["wording"]].append(run["metrics"][metric]["value"])
+        family = family_name(run, several)
+        name = family if run.train_size is None else f"{family} n={run.train_size}"
+        groups[name][run.wording].append(run.value(metric))
     out = []
     for name, by_wording in groups.items():
         if len(by_wording) < 2:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import resource
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -33,3 +34,18 @@ def folder_size_mb(folder: Path) -> float:
     if not folder.exists():
         return 0.0
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 1e6
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What predicting the test split cost, per row, and what adapting took."""
+
+    device: str
+    rows: int
+    adapt_seconds: float
+    predict_seconds: float
+    rows_per_second: float
+    latency_ms_per_row: float
+    prompt_tokens_per_row: float
+    output_tokens_per_row: float
+    flops_per_row: float

@@ -14,30 +14,30 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from bakeoff.experiment.spec import Constraints, Prices
+from bakeoff.cost.ledger import Usage
+from bakeoff.pricing import Constraints, Prices
 
 
 def hourly_price(prices: Prices, device: str) -> float:
     return prices.gpu_hour_usd if device == "cuda" else prices.cpu_hour_usd
 
 
-def run_costs(run: dict[str, Any], prices: Prices) -> dict[str, float]:
+def run_costs(usage: Usage, training: dict[str, Any] | None, prices: Prices) -> dict[str, float]:
     """The money side of one run's ledger."""
-    usage = run["usage"]
-    hourly = hourly_price(prices, usage.get("device", "cpu"))
-    seconds_per_row = usage["latency_ms_per_row"] / 1000
+    hourly = hourly_price(prices, usage.device)
+    seconds_per_row = usage.latency_ms_per_row / 1000
     tokens = (
-        usage["prompt_tokens_per_row"] * prices.input_per_1m_tokens_usd
-        + usage["output_tokens_per_row"] * prices.output_per_1m_tokens_usd
+        usage.prompt_tokens_per_row * prices.input_per_1m_tokens_usd
+        + usage.output_tokens_per_row * prices.output_per_1m_tokens_usd
     ) / 1e6
     return {
-        "one_off_usd": usage["adapt_seconds"] / 3600 * hourly,
+        "one_off_usd": usage.adapt_seconds / 3600 * hourly,
         "per_request_usd": seconds_per_row / 3600 * hourly + tokens,
-        "adapt_seconds": usage["adapt_seconds"],
-        "latency_ms": usage["latency_ms_per_row"],
-        "prompt_tokens": usage["prompt_tokens_per_row"],
-        "flops_per_request": usage["flops_per_row"],
-        "training_flops": (run.get("training") or {}).get("flops", 0.0),
+        "adapt_seconds": usage.adapt_seconds,
+        "latency_ms": usage.latency_ms_per_row,
+        "prompt_tokens": usage.prompt_tokens_per_row,
+        "flops_per_request": usage.flops_per_row,
+        "training_flops": (training or {}).get("flops", 0.0),
     }
 
 

@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 
 from bakeoff.evaluation import text_metrics as tm
-from bakeoff.evaluation.registry import METRICS, metrics_for
 from bakeoff.evaluation.stats import Statistic, bootstrap
+from bakeoff.metric_catalog import METRICS, metrics_for
 from bakeoff.task.example import Example
 from bakeoff.task.spec import TaskSpec
 

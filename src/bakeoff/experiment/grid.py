@@ -12,22 +12,21 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from bakeoff import __version__
 from bakeoff.errors import BakeoffError
+from bakeoff.experiment.executor import RunJob, Worker, execute, is_main_process
 from bakeoff.experiment.plan import RunConfig, check_wordings, run_settings
+from bakeoff.experiment.record import RunRecord
 from bakeoff.experiment.registry import default_training
-from bakeoff.experiment.runner import ProgressFactory, execute, is_main_process
 from bakeoff.experiment.spec import ExperimentSpec, StrategyEntry
 from bakeoff.experiment.store import STORE_NAME, RunStore
-from bakeoff.models.base import LanguageModel
-from bakeoff.strategy import RunContext
+from bakeoff.models.backends import BackendOptions
 from bakeoff.task.data import Splits, load_splits
 from bakeoff.task.spec import TaskSpec, load_task
 from bakeoff.task.split import stratified_sample
 
-OnDone = Callable[[dict[str, Any], bool], None]  # (run record, skipped because already done)
+OnDone = Callable[[RunRecord, bool], None]  # (run record, skipped because already done)
+OnStart = Callable[[int, int, RunConfig], None]  # (index, total, run) as a run starts
 
 
 def resolve_sizes(spec: ExperimentSpec, n_train: int) -> list[int]:
@@ -46,32 +45,20 @@ def resolve_sizes(spec: ExperimentSpec, n_train: int) -> list[int]:
 
 
 def _training(spec: ExperimentSpec, entry: StrategyEntry, index: int) -> dict[str, Any]:
-    method = entry.name.split("+")[0]
     train = {**spec.training, **entry.training}
     if spec.budget.max_train_minutes and "max_minutes" not in train:
         train["max_minutes"] = spec.budget.max_train_minutes
-    overrides = {
-        "train": train,
-        "lora": entry.lora,
-        "prompt_tuning": entry.prompt_tuning,
-        "encoder": entry.encoder,
-    }
-    try:
-        return {method: default_training(method, overrides)}
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(x) for x in err["loc"])
-        raise BakeoffError(
-            f"{spec.at('strategies')}: strategies[{index}] ({entry.name}): training setting "
-            f"`{field}`: {err['msg']} (got {err.get('input')!r}) — see docs/finetuning.md."
-        ) from None
+    where = f"{spec.at('strategies')}: strategies[{index}] ({entry.name})"
+    return default_training(entry.resolved, {"train": train, **entry.own_settings}, where)
 
 
 def plan_runs(spec: ExperimentSpec, sizes: list[int]) -> list[RunConfig]:
     """Every run of the grid, in the order they run: cheap prompting first, per model.
 
-    Zero-shot learns from no labels, so it runs once per wording (size and seed change
-    nothing); trained strategies use the first wording (training is the costly part).
+    Each strategy varies only over the grid axes it registered: zero-shot learns from no
+    labels, so size and seed change nothing and it runs once per wording; trained strategies
+    use the first wording (training is the costly part). A strategy that brings its own model
+    (encoder-head) runs once, not once per model.
     """
     prompt = spec.prompt
     base = {
@@ -81,21 +68,26 @@ def plan_runs(spec: ExperimentSpec, sizes: list[int]) -> list[RunConfig]:
         "calibrate": prompt.calibrate,
     }
     runs: list[RunConfig] = []
-    for model in spec.models:
+    for model_index, model in enumerate(spec.models):
         for index, entry in enumerate(spec.entries):
+            resolved = entry.resolved
+            if resolved.main.own_model is not None and model_index > 0:
+                continue
+            axes = resolved.axes
             shots = entry.shots or prompt.shots
             demos = entry.demos or prompt.demos
             training = _training(spec, entry, index) if entry.trained else None
             wordings = entry.wordings or spec.wordings
-            wordings = wordings[:1] if entry.trained else wordings
-            zero = entry.name == "zero-shot"
-            for size in [None] if zero else sizes:
-                for seed in spec.seeds[:1] if zero else spec.seeds:
+            wordings = wordings if "wording" in axes else wordings[:1]
+            for size in sizes if "train_size" in axes else [None]:
+                for seed in spec.seeds if "seed" in axes else [0]:  # 0: nothing to vary
                     for wording in wordings:
                         settings = run_settings(
-                            entry.name, {**base, "shots": shots}, wording, demos, training
+                            resolved, {**base, "shots": shots}, wording, demos, training
                         )
-                        runs.append(RunConfig(entry.name, settings, model, seed, size))
+                        own = resolved.main.own_model
+                        name = own(settings) if own is not None else model
+                        runs.append(RunConfig(entry.name, settings, name, seed, size))
     unique = {run.key: run for run in runs}
     if len(unique) != len(runs):
         raise BakeoffError(f"{spec.at('strategies')}: two entries describe the same runs.")
@@ -109,10 +101,12 @@ def data_fingerprint(task: TaskSpec, splits: Splits) -> str:
 class Experiment:
     """An experiment file made ready to run: task, data, sizes and the planned runs."""
 
-    def __init__(self, spec: ExperimentSpec):
+    def __init__(self, spec: ExperimentSpec, backend: BackendOptions | None = None):
         self.spec = spec
+        self.backend = backend or spec.backend
         self.task = load_task(spec.task_path.resolve())  # row ids name absolute files
-        self.splits = load_splits(self.task, limit_test=spec.test_size)
+        drop = spec.drop_invalid or None
+        self.splits = load_splits(self.task, limit_test=spec.test_size, drop_invalid=drop)
         self.sizes = resolve_sizes(spec, len(self.splits.train))
         self.runs = plan_runs(spec, self.sizes)
         check_wordings(self.task, self.runs, f"{spec.at('wordings')}: wordings")
@@ -145,40 +139,39 @@ class Experiment:
             self._subsets[key] = replace(self.splits, train=train)
         return self._subsets[key]
 
+    def job(self, run: RunConfig, out: Path | None) -> RunJob:
+        """The run as plain data, ready for any executor."""
+        return RunJob(
+            run,
+            self.task,
+            self.splits_for(run),
+            self.backend,
+            out / "runs" / run.key if out is not None else None,
+        )
+
     def run(
         self,
         out: Path,
-        model_loader: Callable[[str], LanguageModel],
-        progress: ProgressFactory,
+        worker: Worker | None = None,
+        on_start: OnStart = lambda index, total, run: None,
         on_done: OnDone = lambda record, skipped: None,
-        context: dict[str, Any] | None = None,
     ) -> RunStore:
-        store = RunStore(out / STORE_NAME)
+        """Run what the store does not hold yet; each record is stored the moment it exists."""
+        main = is_main_process()
+        store = RunStore(out / STORE_NAME, read_only=not main)
         spec = self.spec.model_dump(mode="json")
         spec["task"] = str(self.spec.task_path.resolve())  # the store is read from anywhere
-        store.claim_setup(self.setup, spec)
-        done = store.done_keys()
-        records = {r["key"]: r for r in store.runs()}
-        ctx = replace(RunContext(out_dir=out), **(context or {}))
-        loaded: dict[str, LanguageModel] = {}
-
-        def model_for(name: str) -> Callable[[], LanguageModel]:
-            def load() -> LanguageModel:  # one model in memory at a time, only when needed
-                if name not in loaded:
-                    loaded.clear()
-                    loaded[name] = model_loader(name)
-                return loaded[name]
-
-            return load
-
-        for run in self.runs:
-            if run.key in done:
+        if main:
+            store.claim_setup(self.setup, spec)
+        records = {r.key: r for r in store.runs()}
+        worker = worker or Worker()
+        for index, run in enumerate(self.runs):
+            if run.key in records:
                 on_done(records[run.key], True)
                 continue
-            record = execute(
-                run, self.task, self.splits_for(run), model_for(run.model), ctx, progress
-            )
-            if is_main_process():
-                store.add(record, run.train_size)
+            on_start(index, len(self.runs), run)
+            record = execute(self.job(run, out), worker)
+            if main:
+                store.add(record)
             on_done(record, False)
         return store

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bakeoff.errors import BakeoffError
+from bakeoff.strategy_registry import Resolved, resolve
 from bakeoff.task.spec import TaskSpec
 
 
@@ -33,6 +34,10 @@ class RunConfig:
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
     @property
+    def resolved(self) -> Resolved:
+        return resolve(self.strategy)
+
+    @property
     def family(self) -> str:
         """The label without wording, seed and train size: one line on a learning curve."""
         return " ".join(p for p in self.label.split(" ") if not p.startswith(("w", "n=")))
@@ -43,7 +48,7 @@ class RunConfig:
         s = self.settings
         parts = [self.strategy]
         size = [f"n={self.train_size}"] if self.train_size is not None else []
-        if self.strategy == "encoder-head":
+        if not self.resolved.uses_prompt:
             return " ".join([self.strategy, *size])
         if s.get("shots"):
             parts.append(f"{s['demos']}×{s['shots']}")
@@ -56,60 +61,24 @@ class RunConfig:
         return " ".join(parts + size)
 
 
-PROMPT_STRATEGIES = ("zero-shot", "few-shot")
-TRAINED_STRATEGIES = ("lora", "full", "prompt-tuning", "encoder-head")
-STRATEGIES = (
-    *PROMPT_STRATEGIES,
-    *TRAINED_STRATEGIES,
-    "lora+few-shot",
-    "full+few-shot",
-    "prompt-tuning+few-shot",
-)
-
-
 def run_settings(
-    strategy: str,
+    resolved: Resolved,
     base: dict[str, Any],
     wording: int,
     demos: str,
     training: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The settings that make a run what it is: prompt knobs, wording, demos, training."""
-    few = strategy.endswith("few-shot")
+    few = resolved.uses_demos
     settings = {
         **base,
         "wording": wording,
         "demos": demos if few else "random",
         "shots": base.get("shots", 0) if few else 0,
     }
-    if strategy not in PROMPT_STRATEGIES:
-        settings["training"] = (training or {}).get(strategy.split("+")[0], {})
+    if resolved.kind == "trained":
+        settings["training"] = training or {}
     return settings
-
-
-def expand(
-    strategies: list[str],
-    base: dict[str, Any],
-    wordings: list[int],
-    demo_methods: list[str],
-    model: str,
-    seed: int,
-    training: dict[str, Any] | None = None,
-) -> list[RunConfig]:
-    """Every strategy × wording (× demo method when it has demos), in a stable order.
-
-    Prompt strategies try every wording; trained ones use the first (training is the costly
-    part) and carry the training settings in their identity.
-    """
-    runs = []
-    for strategy in strategies:
-        few = strategy.endswith("few-shot")
-        trained = strategy not in PROMPT_STRATEGIES
-        for method in demo_methods if few else ["random"]:
-            for wording in wordings[:1] if trained else wordings:
-                settings = run_settings(strategy, base, wording, method, training)
-                runs.append(RunConfig(strategy, settings, model, seed))
-    return runs
 
 
 def check_wordings(task: TaskSpec, runs: list[RunConfig], where: str = "--wordings") -> None:

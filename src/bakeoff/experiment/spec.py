@@ -15,18 +15,36 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from bakeoff.experiment.plan import STRATEGIES, TRAINED_STRATEGIES
+from bakeoff.config import StrictModel, load_config_file
+from bakeoff.errors import BakeoffError
 from bakeoff.models.backends import BackendOptions
+from bakeoff.pricing import Constraints, Prices
 from bakeoff.prompting.demos import DemoMethod
-from bakeoff.task.spec import StrictModel, load_config_file
+from bakeoff.strategy_registry import Resolved, resolve
 
 DOCS = "docs/experiments.md"
 
 
+def _problems(exc: ValidationError) -> str:
+    """Every problem of a nested settings model, on one line."""
+    parts = []
+    for err in exc.errors():
+        field = ".".join(str(x) for x in err["loc"])
+        message = "unknown setting" if err["type"] == "extra_forbidden" else err["msg"]
+        parts.append(f"`{field}` {message.removeprefix('Value error, ')}")
+    return "; ".join(parts)
+
+
 class StrategyEntry(StrictModel):
-    """One strategy with its own settings; a bare name in the list means all defaults."""
+    """One strategy with its own settings; a bare name in the list means all defaults.
+
+    Besides the keys below, an entry may hold the strategy's own settings under the key it
+    registered (`lora:`, `prompt_tuning:`, `encoder:`, …), validated by its settings model.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
 
     name: str
     demos: DemoMethod | None = None
@@ -35,24 +53,51 @@ class StrategyEntry(StrictModel):
     training: dict[str, Any] = Field(
         default_factory=dict, description="TrainConfig fields, e.g. {epochs: 3, lr: 1e-4}."
     )
-    lora: dict[str, Any] = Field(default_factory=dict)
-    prompt_tuning: dict[str, Any] = Field(default_factory=dict)
-    encoder: dict[str, Any] = Field(default_factory=dict)
 
-    @field_validator("name")
-    @classmethod
-    def _known(cls, name: str) -> str:
-        if name not in STRATEGIES:
-            raise ValueError(f"unknown strategy '{name}'; choose from {', '.join(STRATEGIES)}")
-        return name
+    @model_validator(mode="after")
+    def _known(self) -> StrategyEntry:
+        try:
+            resolved = resolve(self.name, "strategy")
+        except BakeoffError as exc:
+            raise ValueError(str(exc).removeprefix("strategy: ")) from None
+        key = resolved.main.settings_key
+        for extra in self.model_extra or {}:
+            if extra != key:
+                takes = f"`{key}`" if key else "no settings of its own"
+                raise ValueError(
+                    f"strategy '{self.name}' has no setting `{extra}` (it takes {takes}, "
+                    "`training`, and for prompts `demos`, `shots`, `wordings`)"
+                )
+        info = resolved.main
+        own = (self.model_extra or {}).get(key) if key else None
+        if info.settings is not None and own is not None:
+            try:
+                info.settings.model_validate(own)
+            except ValidationError as exc:
+                raise ValueError(f"`{key}`: {_problems(exc)}") from None
+        if self.training:
+            from bakeoff.finetuning.config import TrainConfig
+
+            try:
+                TrainConfig.model_validate({**info.training_defaults, **self.training})
+            except ValidationError as exc:
+                raise ValueError(f"`training`: {_problems(exc)}") from None
+        if (self.demos or self.shots) and not resolved.uses_demos:
+            raise ValueError(f"`demos`/`shots` apply to few-shot prompts, not to '{self.name}'")
+        return self
+
+    @property
+    def resolved(self) -> Resolved:
+        return resolve(self.name)
 
     @property
     def trained(self) -> bool:
-        return self.name.split("+")[0] in TRAINED_STRATEGIES
+        return self.resolved.kind == "trained"
 
     @property
-    def few_shot(self) -> bool:
-        return self.name.endswith("few-shot")
+    def own_settings(self) -> dict[str, Any]:
+        """The strategy's own settings as written (`lora: {r: 16}` -> {"lora": {"r": 16}})."""
+        return dict(self.model_extra or {})
 
 
 class PromptDefaults(StrictModel):
@@ -71,76 +116,35 @@ class Budget(StrictModel):
     )
 
 
-class Constraints(StrictModel):
-    """What the team needs; the advisor weighs the measurements against these."""
-
-    requests_per_month: float = Field(default=100_000, ge=0)
-    latency_ms: float | None = Field(default=None, gt=0, description="Per-request target.")
-    training_budget_usd: float | None = Field(default=None, ge=0, description="Per training run.")
-    horizon_months: float = Field(default=12, gt=0, le=120)
-    new_data_every_months: float | None = Field(
-        default=None, gt=0, description="How often new labelled data arrives (retraining cadence)."
-    )
-    min_quality: float | None = Field(
-        default=None, ge=0, le=1, description="Headline metric floor."
-    )
-    max_quality_loss: float = Field(
-        default=0.02,
-        ge=0,
-        le=1,
-        description="Headline-metric loss you accept for a cheaper candidate (0.02 = 2 points).",
-    )
-
-    @model_validator(mode="after")
-    def _consistent(self) -> Constraints:
-        every = self.new_data_every_months
-        if every is not None and every > self.horizon_months:
-            raise ValueError(
-                f"`new_data_every_months` ({every:g}) is longer than `horizon_months` "
-                f"({self.horizon_months:g}): new data would never arrive within the horizon — "
-                "lengthen the horizon or drop new_data_every_months"
-            )
-        return self
-
-
-class Prices(StrictModel):
-    """Money per unit; defaults are list prices of late 2026, edit them to yours."""
-
-    cpu_hour_usd: float = Field(default=0.10, ge=0, description="A 2-4 core cloud VM.")
-    gpu_hour_usd: float = Field(default=2.50, ge=0, description="One H100-class GPU.")
-    input_per_1m_tokens_usd: float = Field(default=0.0, ge=0, description="API models only.")
-    output_per_1m_tokens_usd: float = Field(default=0.0, ge=0, description="API models only.")
-
-
 class ExperimentSpec(StrictModel):
     name: str = Field(min_length=1)
     task: Path
     models: list[str] = Field(default_factory=lambda: ["smollm2-135m-instruct"], min_length=1)
-    strategies: list[str | StrategyEntry] = Field(min_length=1)
+    strategies: list[StrategyEntry] = Field(min_length=1)
     train_sizes: list[int | Literal["all"]] = Field(
         default_factory=lambda: list[int | Literal["all"]](["all"]), min_length=1
     )
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     wordings: list[int] = Field(default_factory=lambda: [0], min_length=1)
-    test_size: int | None = Field(default=None, ge=10, description="Stratified test sample.")
+    test_size: int | None = Field(default=None, ge=1, description="Stratified test sample.")
     prompt: PromptDefaults = PromptDefaults()
     training: dict[str, Any] = Field(default_factory=dict, description="TrainConfig defaults.")
     budget: Budget = Budget()
     constraints: Constraints = Constraints()
     prices: Prices = Prices()
     trust_remote_code: bool = False
+    drop_invalid: bool = Field(default=False, description="Drop bad data rows (with counts).")
     backend: BackendOptions = BackendOptions()
     base_dir: Path = Field(default=Path("."), exclude=True)
     source_file: Path | None = Field(default=None, exclude=True)
     key_lines: dict[str, int] = Field(default_factory=dict, exclude=True)  # top-level key -> line
 
-    @field_validator("strategies")
+    @field_validator("strategies", mode="before")
     @classmethod
-    def _entries(cls, items: list[str | StrategyEntry]) -> list[str | StrategyEntry]:
-        names = [item if isinstance(item, str) else item.name for item in items]
-        for name in names:
-            if name not in STRATEGIES:
-                raise ValueError(f"unknown strategy '{name}'; choose from {', '.join(STRATEGIES)}")
+    def _bare_names(cls, items: Any) -> Any:
+        """A bare name is an entry with defaults (validated like one)."""
+        if isinstance(items, list):
+            return [{"name": i} if isinstance(i, str) else i for i in items]
         return items
 
     @field_validator("train_sizes")
@@ -170,7 +174,7 @@ class ExperimentSpec(StrictModel):
 
     @property
     def entries(self) -> list[StrategyEntry]:
-        return [StrategyEntry(name=s) if isinstance(s, str) else s for s in self.strategies]
+        return list(self.strategies)
 
     @property
     def where(self) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bakeoff.errors import BakeoffError
+from bakeoff.experiment.record import RunRecord
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -33,13 +34,14 @@ STORE_NAME = "bakeoff.sqlite"
 
 
 class RunStore:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, read_only: bool = False):
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self.conn = sqlite3.connect(path, timeout=30)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA synchronous=FULL")
-        self.conn.executescript(SCHEMA)
+        if not read_only:  # the driver alone writes (extra torchrun processes only read)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=FULL")
+            self.conn.executescript(SCHEMA)
 
     @classmethod
     def open_existing(cls, folder: Path) -> RunStore:
@@ -76,31 +78,38 @@ class RunStore:
                 )
 
     def done_keys(self) -> set[str]:
+        if not self._has_runs_table():
+            return set()
         return {row[0] for row in self.conn.execute("SELECT key FROM runs")}
 
     def count(self) -> int:
         return int(self.conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
 
-    def add(self, record: dict[str, Any], train_size: int | None) -> None:
-        config = record["config"]
+    def add(self, record: RunRecord) -> None:
         with self.conn:  # one transaction: the whole row or nothing
             self.conn.execute(
                 "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    record["key"],
-                    record["label"],
-                    record["strategy"],
-                    config["model"],
-                    train_size,
-                    config["seed"],
+                    record.key,
+                    record.label,
+                    record.strategy,
+                    record.model,
+                    record.train_size,
+                    record.seed,
                     time.time(),
-                    json.dumps(record, ensure_ascii=False),
+                    json.dumps(record.to_json(), ensure_ascii=False),
                 ),
             )
 
-    def runs(self) -> list[dict[str, Any]]:
+    def runs(self) -> list[RunRecord]:
+        if not self._has_runs_table():
+            return []
         rows = self.conn.execute("SELECT record FROM runs ORDER BY finished_at")
-        return [json.loads(row[0]) for row in rows]
+        return [RunRecord.from_json(json.loads(row[0])) for row in rows]
+
+    def _has_runs_table(self) -> bool:
+        query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'"
+        return self.conn.execute(query).fetchone() is not None
 
     def integrity(self) -> str:
         return str(self.conn.execute("PRAGMA integrity_check").fetchone()[0])

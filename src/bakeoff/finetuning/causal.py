@@ -15,18 +15,21 @@ from typing import Any
 
 import torch
 
+from bakeoff.config import StrictModel
 from bakeoff.cost.ledger import folder_size_mb
 from bakeoff.errors import BakeoffError
-from bakeoff.experiment.artifact import save_prompt_artifact
 from bakeoff.finetuning.causal_job import CausalJob
-from bakeoff.finetuning.config import LoraSettings, PromptTuningSettings, TrainConfig
-from bakeoff.finetuning.methods import METHODS, trainable_parameters
-from bakeoff.finetuning.precision import use_bf16
+from bakeoff.finetuning.causal_method import CausalMethod
+from bakeoff.finetuning.config import TrainConfig
+from bakeoff.finetuning.methods import trainable_parameters
 from bakeoff.finetuning.trainer import train_for_run, training_summary
 from bakeoff.models.base import LanguageModel, Progress
 from bakeoff.models.hf import HFCausalLM
-from bakeoff.prompting.strategies import PromptCandidate, PromptSettings, PromptStrategy
+from bakeoff.precision import use_bf16
+from bakeoff.prompting.artifact import save_prompt_artifact
+from bakeoff.prompting.strategies import PromptCandidate, PromptStrategy
 from bakeoff.strategy import Prediction, RunContext
+from bakeoff.strategy_registry import Resolved
 from bakeoff.task.example import Example
 from bakeoff.task.spec import TaskSpec
 
@@ -41,12 +44,12 @@ def _upcast_trainable(model: torch.nn.Module) -> torch.nn.Module:
 class TunedCandidate:
     """A prompt candidate whose model weights were trained."""
 
-    def __init__(self, prompt: PromptCandidate, method: str, training: dict[str, Any]):
+    def __init__(self, prompt: PromptCandidate, method: CausalMethod, training: dict[str, Any]):
         self.prompt, self.method = prompt, method
         self.training: dict[str, Any] | None = training
 
     def describe(self) -> dict[str, Any]:
-        return {**self.prompt.describe(), "method": self.method}
+        return {**self.prompt.describe(), "method": self.method.name}
 
     def predict(
         self, examples: Sequence[Example], progress: Progress | None = None
@@ -55,44 +58,52 @@ class TunedCandidate:
 
     def save(self, folder: Path) -> None:
         training = self.training or {}
-        save_prompt_artifact(self.prompt, folder, self.method, training)
+        name = self.method.name
+        save_prompt_artifact(self.prompt, folder, name, name, training)
         lm = self.prompt.model
         assert isinstance(lm, HFCausalLM)
-        if self.method == "full":
+        if self.method.adapter:  # standard PEFT layout: PeftModel.from_pretrained(base, adapter)
+            lm.model.save_pretrained(folder / "adapter", safe_serialization=True)
+        else:
             lm.model.save_pretrained(folder / "model", safe_serialization=True)
             lm.tokenizer.save_pretrained(folder / "model")
-        else:  # standard PEFT layout: PeftModel.from_pretrained(base, folder / "adapter")
-            lm.model.save_pretrained(folder / "adapter", safe_serialization=True)
         training["artifact_mb"] = folder_size_mb(folder)
 
 
 class CausalFineTune:
-    """One of METHODS on a copy of the base model, trained by the shared loop."""
+    """A CausalMethod on a copy of the base model, with its paired prompt, by the shared loop."""
 
     uses_model = True
 
     def __init__(
         self,
-        method: str,
-        prompt: PromptSettings,
+        name: str,
+        method: CausalMethod,
+        prompt_strategy: PromptStrategy,
         train_config: TrainConfig,
-        lora: LoraSettings | None = None,
-        prompt_tuning: PromptTuningSettings | None = None,
+        settings: StrictModel | None = None,
     ):
-        if method not in METHODS:
-            raise BakeoffError(
-                f"unknown fine-tuning method '{method}'; choose {', '.join(METHODS)}"
-            )
-        self.method = method
-        self.name = method + ("+few-shot" if prompt.shots else "")
-        self.prompt_strategy = PromptStrategy("few-shot" if prompt.shots else "zero-shot", prompt)
-        self.train_config = train_config
-        self.lora = lora or LoraSettings()
-        self.prompt_tuning = prompt_tuning or PromptTuningSettings()
+        self.name, self.method, self.prompt_strategy = name, method, prompt_strategy
+        self.train_config, self.settings = train_config, settings
+
+    @classmethod
+    def from_run(
+        cls, method: CausalMethod, settings: dict[str, Any], resolved: Resolved
+    ) -> CausalFineTune:
+        training = settings["training"]
+        own = resolved.main
+        method_settings = None
+        if own.settings is not None and own.settings_key is not None:
+            method_settings = own.settings.model_validate(training.get(own.settings_key, {}))
+        assert resolved.prompt is not None  # trained causal methods always pair with a prompt
+        prompt_only = Resolved(resolved.prompt.name, None, resolved.prompt)
+        prompt_strategy = prompt_only.build(settings)
+        assert isinstance(prompt_strategy, PromptStrategy)
+        config = TrainConfig.model_validate(training["train"])
+        return cls(resolved.name, method, prompt_strategy, config, method_settings)
 
     def _make_trainable(self, base: torch.nn.Module, init_ids: list[int]) -> torch.nn.Module:
-        settings = self.lora if self.method == "lora" else self.prompt_tuning
-        model = METHODS[self.method](base, settings=settings, init_ids=init_ids)
+        model = self.method.make_trainable(base, settings=self.settings, init_ids=init_ids)
         return _upcast_trainable(model)
 
     def adapt(
@@ -109,13 +120,14 @@ class CausalFineTune:
             )
         # Frozen weights in bf16 spare a cast of every weight at every step under autocast
         # (1.7x tokens/s for LoRA on this CPU); the trainable ones stay fp32.
-        frozen_bf16 = self.method != "full" and use_bf16(self.train_config.precision)
+        frozen_bf16 = self.method.frozen_base and use_bf16(self.train_config.precision)
         # never train the shared base model in place: a copy, made in bf16 directly if frozen
         lm = model.copy(torch.bfloat16 if frozen_bf16 else None)
         candidate = self.prompt_strategy.adapt(task, lm, train, validation, ctx)
         init_ids = lm.encode_continuation(candidate.layout.instruction or task.name)
         lm.model = self._make_trainable(lm.model, init_ids)
-        lm.cache_prefix = self.method != "prompt-tuning"  # soft prompts live inside forward()
+        soft_prompt = self.method.soft_prompt
+        lm.cache_prefix = not soft_prompt  # soft prompts live inside forward()
         job = CausalJob(
             lm,
             candidate,
@@ -124,7 +136,7 @@ class CausalFineTune:
             validation,
             self.train_config.max_length,
             ctx.seed,
-            answer_logits_only=self.method != "prompt-tuning",
+            answer_logits_only=not soft_prompt,
         )
         report = train_for_run(job, self.train_config, ctx)
         keep_bf16 = frozen_bf16 and model.inference_bf16  # predict as the prompts do: bf16

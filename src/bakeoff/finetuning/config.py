@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from bakeoff.task.spec import StrictModel
+from bakeoff.config import StrictModel
 
 
 class TrainConfig(StrictModel):
@@ -75,7 +75,3 @@ class EncoderHeadSettings(StrictModel):
         if self.concat_augment != "auto":
             return int(self.concat_augment)
         return int(min(rows_per_class.values(), default=0) <= FEW_LABELS_PER_CLASS)
-
-
-DEFAULT_LR = {"lora": 2e-4, "full": 2e-5, "prompt-tuning": 3e-2, "encoder-head": 5e-5}
-DEFAULT_EPOCHS = {"lora": 2.0, "full": 1.0, "prompt-tuning": 3.0, "encoder-head": 4.0}

@@ -8,7 +8,6 @@ so training starts from a sensible decision rule even with 8 labels per class.
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from collections import Counter
@@ -19,7 +18,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from bakeoff import __version__
+from bakeoff.artifacts import write_manifest
 from bakeoff.cost.ledger import folder_size_mb
 from bakeoff.errors import BakeoffError
 from bakeoff.evaluation.score import headline_value
@@ -142,8 +141,7 @@ class EncoderCandidate:
             folder / "model" / "head.safetensors",
         )
         manifest = {
-            "bakeoff": __version__,
-            "kind": "encoder-head",
+            "kind": "trained",
             "method": "encoder-head",
             "model": self.encoder_name,
             "task": self.task.model_dump(mode="json"),
@@ -151,7 +149,7 @@ class EncoderCandidate:
             "max_length": self.max_length,
             "training": {k: v for k, v in (self.training or {}).items() if k != "history"},
         }
-        (folder / "manifest.json").write_text(json.dumps(manifest, indent=1))
+        write_manifest(folder, "encoder-head", manifest)
         if self.training is not None:
             self.training["artifact_mb"] = folder_size_mb(folder)
 
@@ -286,10 +284,13 @@ class EncoderHead:
 
 
 def load_encoder_candidate(
-    folder: Path, task: TaskSpec, manifest: dict[str, Any]
+    folder: Path, manifest: dict[str, Any], task: TaskSpec
 ) -> EncoderCandidate:
     from transformers import AutoModel, AutoTokenizer
 
+    from bakeoff.models.loading import quiet_transformers
+
+    quiet_transformers()  # no weight-loading bars in `serve` / `predict`
     model_dir = folder / "model"
     encoder = AutoModel.from_pretrained(model_dir, use_safetensors=True)
     classifier = EncoderClassifier(encoder, len(manifest["labels"]))

@@ -21,7 +21,7 @@ from bakeoff.finetuning.batching import length_grouped_batches
 from bakeoff.finetuning.checkpoint import load_checkpoint, save_checkpoint, set_rng_state
 from bakeoff.finetuning.config import TrainConfig
 from bakeoff.finetuning.memory import release_free_memory
-from bakeoff.finetuning.precision import use_bf16
+from bakeoff.precision import use_bf16
 
 if TYPE_CHECKING:
     from bakeoff.strategy import RunContext

@@ -18,9 +18,9 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from bakeoff.config import StrictModel
 from bakeoff.errors import BakeoffError
 from bakeoff.models.base import LanguageModel
-from bakeoff.task.spec import StrictModel
 
 BACKENDS = {
     "transformers": "bakeoff.models.hf:HFCausalLM",

@@ -11,10 +11,10 @@ from typing import Any
 
 import torch
 
-from bakeoff.finetuning.precision import use_bf16
 from bakeoff.models.base import Generation, OptionScores, Progress, ScoreRequest
 from bakeoff.models.hf_scoring import (
     ScoreItem,
+    cache_keyword,
     common_prefix_length,
     expand_cache,
     items_for_request,
@@ -23,6 +23,7 @@ from bakeoff.models.hf_scoring import (
 )
 from bakeoff.models.loading import load_pretrained, load_tokenizer
 from bakeoff.models.registry import resolve
+from bakeoff.precision import use_bf16
 
 
 def copy_module(module: Any, dtype: torch.dtype | None = None) -> Any:
@@ -166,7 +167,7 @@ class HFCausalLM:
 
     def _prefix_cache(self, ids: list[int]) -> object:
         out = self.runner(torch.tensor([ids]), use_cache=True)
-        return out.past_key_values
+        return getattr(out, cache_keyword())
 
     def _score_batch(
         self, batch: list[ScoreItem], prefix: object, shared: int
@@ -183,7 +184,7 @@ class HFCausalLM:
         if prefix is not None:
             positions = torch.arange(shared, shared + width)[None].expand(len(batch), -1)
             kwargs["position_ids"] = positions
-            kwargs["past_key_values"] = expand_cache(prefix, len(batch))
+            kwargs[cache_keyword()] = expand_cache(prefix, len(batch))
         kwargs["use_cache"] = prefix is not None
         if self._head_split is None:
             logits = self.runner(input_ids, **kwargs).logits  # (B, T, V)

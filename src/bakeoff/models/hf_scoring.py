@@ -7,6 +7,7 @@ Rows are sorted by length and right-padded, so real tokens never attend to paddi
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -62,6 +63,17 @@ def plan_batches(items: list[ScoreItem], max_tokens: int) -> list[list[ScoreItem
     if current:
         batches.append(current)
     return batches
+
+
+@functools.cache
+def cache_keyword() -> str:
+    """The name transformers gives a KV cache, as a forward() keyword and an output field:
+    `cache` in recent v5 releases (`past_key_values` is still accepted there, with a
+    FutureWarning on every call, and read from an output with a logged one); `past_key_values`
+    before."""
+    from transformers.modeling_outputs import BaseModelOutputWithPast
+
+    return "cache" if "cache" in BaseModelOutputWithPast.__dataclass_fields__ else "past_key_values"
 
 
 def expand_cache(prefix: object, batch: int) -> object:

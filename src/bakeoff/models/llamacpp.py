@@ -23,7 +23,7 @@ from bakeoff.errors import BakeoffError
 from bakeoff.models.backends import BackendOptions
 from bakeoff.models.base import Generation, OptionScores, Progress, ScoreRequest, cut_at_stop
 from bakeoff.models.registry import resolve
-from bakeoff.prompting.templates import render_template
+from bakeoff.templating import render_template
 
 
 def _log_softmax(logits: np.ndarray) -> np.ndarray:

@@ -6,13 +6,16 @@ GGUF files are dequantised by transformers once and cached as safetensors, so th
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
 import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from bakeoff.errors import BakeoffError
 from bakeoff.models.registry import ModelSource, cache_root
@@ -25,12 +28,29 @@ def _gguf_cache_dir(source: ModelSource) -> Path:
     return cache_root() / "models" / f"{gguf.stem}-{digest.hexdigest()[:12]}"
 
 
+@contextlib.contextmanager
+def _gguf_bar_obeys_transformers() -> Iterator[None]:
+    """transformers' GGUF reader draws its "Converting and de-quantizing GGUF tensors" bar with
+    `tqdm.auto.tqdm` itself, so `disable_progress_bar()` does not reach it; for the conversion,
+    it gets transformers' own tqdm, which honours that switch like every other bar there."""
+    from transformers import modeling_gguf_pytorch_utils as gguf_utils
+    from transformers.utils import logging
+
+    if not hasattr(gguf_utils, "tqdm"):  # another transformers layout: nothing to reroute
+        yield
+        return
+    with mock.patch.object(gguf_utils, "tqdm", logging.tqdm):
+        yield
+
+
 def _convert_gguf(source: ModelSource, target: Path) -> None:
     """Dequantise a GGUF file into a safetensors folder, atomically."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    quiet_transformers()  # also the "Loading weights" and "Writing model shards" bars
     tokenizer = AutoTokenizer.from_pretrained(source.path, gguf_file=source.gguf_file)
-    model = AutoModelForCausalLM.from_pretrained(source.path, gguf_file=source.gguf_file)
+    with _gguf_bar_obeys_transformers():
+        model = AutoModelForCausalLM.from_pretrained(source.path, gguf_file=source.gguf_file)
     model.hf_quantizer = None  # type: ignore[assignment]  # weights are plain tensors now; allow saving them
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
@@ -89,6 +109,7 @@ def load_pretrained(
 def load_tokenizer(source: ModelSource, *, trust_remote_code: bool = False) -> Any:
     from transformers import AutoTokenizer
 
+    quiet_transformers()
     where = local_weights(source)
     try:
         return AutoTokenizer.from_pretrained(where, trust_remote_code=trust_remote_code)

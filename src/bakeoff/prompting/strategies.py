@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from bakeoff.config import StrictModel
 from bakeoff.models.base import LanguageModel, Progress, ScoreRequest
 from bakeoff.prompting.decode import (
     CONTENT_FREE_INPUTS,
@@ -32,7 +33,7 @@ from bakeoff.prompting.layout import Demo, PromptLayout, choose_format
 from bakeoff.prompting.wordings import render_instruction
 from bakeoff.strategy import Prediction, RunContext
 from bakeoff.task.example import Example
-from bakeoff.task.spec import StrictModel, TaskSpec
+from bakeoff.task.spec import TaskSpec
 
 
 class PromptSettings(StrictModel):
@@ -57,9 +58,11 @@ class PromptCandidate:
         layout: PromptLayout,
         selector: DemoSelector,
         settings: PromptSettings,
+        strategy: str = "few-shot",
     ):
         self.task, self.model, self.layout = task, model, layout
         self.selector, self.settings = selector, settings
+        self.strategy = strategy  # the registered strategy whose loader rebuilds it
         self._prior: list[float] | None = None
         self.training: dict[str, Any] | None = None  # a prompt trains nothing
 
@@ -92,9 +95,9 @@ class PromptCandidate:
         return info
 
     def save(self, folder: Path) -> None:
-        from bakeoff.experiment.artifact import save_prompt_artifact
+        from bakeoff.prompting.artifact import save_prompt_artifact
 
-        save_prompt_artifact(self, folder)
+        save_prompt_artifact(self, folder, self.strategy)
 
     def predict(
         self, examples: Sequence[Example], progress: Progress | None = None
@@ -161,15 +164,13 @@ class PromptCandidate:
 
 
 class PromptStrategy:
-    """zero-shot (no demos) or few-shot (demos from train): the prompt is the whole adaptation."""
+    """A prompt (instruction + demos from train when `shots` > 0) is the whole adaptation.
+
+    Registered as zero-shot (prompting/zero_shot.py) and few-shot (prompting/few_shot.py)."""
 
     uses_model = True
 
     def __init__(self, name: str, settings: PromptSettings):
-        if name == "few-shot" and settings.shots == 0:
-            settings = settings.model_copy(update={"shots": 8})
-        if name == "zero-shot":
-            settings = settings.model_copy(update={"shots": 0})
         self.name, self.settings = name, settings
 
     def adapt(
@@ -187,7 +188,8 @@ class PromptStrategy:
             task.prompt.input_prefix,
             task.prompt.output_prefix,
         )
-        return PromptCandidate(task, model, layout, self._selector(task, train, ctx), s)
+        selector = self._selector(task, train, ctx)
+        return PromptCandidate(task, model, layout, selector, s, self.name)
 
     def _selector(self, task: TaskSpec, train: list[Example], ctx: RunContext) -> DemoSelector:
         s = self.settings
@@ -207,3 +209,8 @@ def embedder_for(ctx: RunContext) -> Any:
     if key not in ctx.cache:
         ctx.cache[key] = Embedder.load(ctx.encoder_name)
     return ctx.cache[key]
+
+
+def prompt_settings(settings: dict[str, Any]) -> PromptSettings:
+    """The prompt part of a run's settings (everything but `training`)."""
+    return PromptSettings.model_validate({k: v for k, v in settings.items() if k != "training"})

@@ -5,8 +5,8 @@ Wordings are sandboxed Jinja templates; the user's own (task `prompt.instruction
 
 from __future__ import annotations
 
-from bakeoff.prompting.templates import render_template
 from bakeoff.task.spec import TaskSpec
+from bakeoff.templating import render_template
 
 CLASSIFICATION = [
     "Classify the text into one of these categories: {{ labels }}.",

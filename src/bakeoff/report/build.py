@@ -6,6 +6,7 @@ bakeoff report runs/sst2      # report.json, report.md, report.html in runs/sst2
 from __future__ import annotations
 
 import statistics
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +25,15 @@ from bakeoff.errors import BakeoffError
 from bakeoff.evaluation.paired import compare_pair
 from bakeoff.evaluation.score import headline_statistic
 from bakeoff.experiment.grid import data_fingerprint
-from bakeoff.experiment.spec import Constraints, ExperimentSpec
+from bakeoff.experiment.record import RunRecord
+from bakeoff.experiment.spec import ExperimentSpec
 from bakeoff.experiment.store import RunStore
+from bakeoff.pricing import Constraints
 from bakeoff.task.data import load_splits
 from bakeoff.task.example import Example
 from bakeoff.task.spec import TaskSpec, load_task
 
-Run = dict[str, Any]
+Run = RunRecord
 
 
 def load_context(
@@ -59,7 +62,7 @@ def load_context(
 
 
 def _mean_costs(runs: list[Run], spec: ExperimentSpec) -> dict[str, float]:
-    costs = [run_costs(r, spec.prices) for r in runs]
+    costs = [run_costs(r.usage, r.training, spec.prices) for r in runs]
     return {k: statistics.fmean(c[k] for c in costs) for k in costs[0]}
 
 
@@ -73,7 +76,7 @@ class Comparer:
 
     def _stat(self, key: str) -> Any:
         if key not in self.stats:
-            outputs = [p["output"] for p in self.runs[key]["predictions"]]
+            outputs = [p["output"] for p in self.runs[key].predictions]
             self.stats[key] = headline_statistic(self.task, self.test, outputs)
         return self.stats[key]
 
@@ -138,16 +141,16 @@ def volume_curves(
 def build_report(store: RunStore, constraints: dict[str, Any] | None = None) -> dict[str, Any]:
     spec, task, test = load_context(store, constraints)
     runs = store.runs()
-    by_key = {r["key"]: r for r in runs}
+    by_key = {r.key: r for r in runs}
     test_ids = [ex.id for ex in test]
     for run in runs:
-        if [p["id"] for p in run["predictions"]] != test_ids:
-            raise BakeoffError(f"{store.path}: run {run['label']} was scored on other test rows.")
+        if [p["id"] for p in run.predictions] != test_ids:
+            raise BakeoffError(f"{store.path}: run {run.label} was scored on other test rows.")
     metric = headline(task)
     ranked = candidates(task, runs)
     for c in ranked:
         c["cost"] = _mean_costs([by_key[k] for k in c["runs"]], spec)
-    sizes = sorted({r["config"]["train_size"] for r in runs if r["config"].get("train_size")})
+    sizes = sorted({r.train_size for r in runs if r.train_size})
     compare = Comparer(task, test, by_key)
     wording = wording_variance(task, runs)
     evidence = Evidence(metric, ranked, compare, spec.constraints, len(test), sizes, wording)
@@ -180,18 +183,19 @@ def build_report(store: RunStore, constraints: dict[str, Any] | None = None) -> 
 
 def _run_summary(run: Run, metric: str) -> dict[str, Any]:
     return {
-        "key": run["key"],
-        "label": run["label"],
-        "strategy": run["strategy"],
-        "model": run["config"]["model"],
-        "seed": run["config"]["seed"],
-        "train_size": run["config"].get("train_size"),
-        "wording": run["config"]["settings"]["wording"],
-        "metrics": run["metrics"],
-        "usage": run["usage"],
+        "key": run.key,
+        "label": run.label,
+        "strategy": run.strategy,
+        "kind": run.kind,
+        "model": run.model,
+        "seed": run.seed,
+        "train_size": run.train_size,
+        "wording": run.wording,
+        "metrics": run.metrics,
+        "usage": asdict(run.usage),
         "training": {
             k: v
-            for k, v in (run.get("training") or {}).items()
+            for k, v in (run.training or {}).items()
             if k
             in (
                 "train_seconds",
@@ -205,7 +209,7 @@ def _run_summary(run: Run, metric: str) -> dict[str, Any]:
                 "warnings",
             )
         },
-        "headline": run["metrics"][metric]["value"],
+        "headline": run.value(metric),
     }
 
 
@@ -213,15 +217,16 @@ def _confusions(ranked: list[dict[str, Any]], runs: dict[str, Run]) -> list[dict
     """The best candidate of each strategy: its primary run's confusion matrix."""
     seen: dict[str, dict[str, Any]] = {}
     for c in ranked:
-        if c["strategy"] not in seen:
-            seen[c["strategy"]] = {"candidate": c["name"], **runs[c["primary"]]["confusion"]}
+        which = f"{c['strategy']} {c['model']}"
+        if which not in seen:
+            seen[which] = {"candidate": c["name"], **runs[c["primary"]].details["confusion"]}
     return list(seen.values())
 
 
 def _training_curves(ranked: list[dict[str, Any]], runs: dict[str, Run]) -> list[dict[str, Any]]:
     out = []
     for c in ranked:
-        training = runs[c["primary"]].get("training") or {}
+        training = runs[c["primary"]].training or {}
         if training.get("history"):
             out.append(
                 {
@@ -240,9 +245,10 @@ def _champion(champion: dict[str, Any] | None, run: Run | None) -> dict[str, Any
         return None
     return {
         "name": champion["name"],
-        "run": run["key"],
-        "artifact": run.get("artifact"),
-        "describe": run.get("candidate", {}),
+        "run": run.key,
+        "model": champion["model"],
+        "artifact": run.artifact,
+        "describe": run.candidate,
     }
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from jinja2 import FileSystemLoader, select_autoescape
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from bakeoff.experiment.results import write_json_atomic
+from bakeoff.atomic import write_json_atomic
 from bakeoff.report.build import report_paths
 from bakeoff.report.plots import all_charts
 

@@ -6,7 +6,9 @@
     GET  /info         the candidate, its measured metrics and cost
 
 Bad requests get a 4xx with a message that says what to change; a full queue gets 503 with
-Retry-After; a bearer token is required when one is configured.
+Retry-After; a request the model fails on gets its own 500 (the others in its micro-batch are
+answered). With a bearer token configured, every path but /health needs it — checked before
+the body is read — and the interactive docs are off.
 """
 
 from __future__ import annotations
@@ -72,6 +74,14 @@ def _examples(task: TaskSpec, inputs: list[str | dict[str, Any]]) -> list[Exampl
         raise HTTPError(422, f"inputs[{first.line}].{first.field}: {first.message}") from None
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def create_app(
     candidate: Candidate, task: TaskSpec, info: dict[str, Any], settings: ServeSettings
 ) -> FastAPI:
@@ -85,7 +95,8 @@ def create_app(
         yield
         await batcher.stop()
 
-    app = FastAPI(title="bakeoff", lifespan=lifespan)
+    docs = {} if settings.token is None else {"docs_url": None, "redoc_url": None}
+    app = FastAPI(title="bakeoff", lifespan=lifespan, **docs)  # type: ignore[arg-type]
 
     @app.exception_handler(HTTPError)
     async def http_error(request: Request, exc: HTTPError) -> JSONResponse:
@@ -98,16 +109,25 @@ def create_app(
         message = f'{where or "body"}: {err["msg"]} — send {{"inputs": ["text", ...]}}'
         return JSONResponse({"error": message}, 422)
 
-    def authorize(request: Request) -> None:
+    def authorized(request: Request) -> bool:
         if settings.token is None:
-            return
+            return True
         given = request.headers.get("authorization", "")
-        if not hmac.compare_digest(given.encode(), f"Bearer {settings.token}".encode()):
-            raise HTTPError(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
+        return hmac.compare_digest(given.encode(), f"Bearer {settings.token}".encode())
+
+    @app.middleware("http")
+    async def authenticate(request: Request, call_next: Any) -> Any:
+        """Before anything reads the body: a request without the token costs no parsing."""
+        if request.url.path != "/health" and not authorized(request):
+            return JSONResponse(
+                {"error": "missing or wrong bearer token"},
+                401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return await call_next(request)
 
     @app.post("/v1/predict")
-    async def predict(body: PredictRequest, request: Request) -> dict[str, Any]:
-        authorize(request)
+    async def predict(body: PredictRequest) -> dict[str, Any]:
         if len(body.inputs) > settings.max_inputs:
             raise HTTPError(
                 413, f"{len(body.inputs)} inputs; send at most {settings.max_inputs} per request"
@@ -120,11 +140,19 @@ def create_app(
                     f"inputs[{i}]: {len(ex.text)} characters; the limit is "
                     f"{settings.max_input_chars} — shorten it",
                 )
+            if not _encodable(ex.text):
+                raise HTTPError(
+                    422,
+                    f"inputs[{i}]: not valid Unicode (a lone surrogate such as \\ud800) — "
+                    "send UTF-8 text",
+                )
         start = time.perf_counter()
         try:
             preds = await batcher.submit(examples)
         except QueueFull as exc:
             raise HTTPError(503, f"busy: {exc}; retry shortly", {"Retry-After": "1"}) from None
+        except Exception as exc:  # the model failed on this request alone (see batcher)
+            raise HTTPError(500, f"the model failed on this request: {exc}") from None
         return {
             "candidate": info.get("candidate"),
             "predictions": [{"output": p.output, "probabilities": p.probabilities} for p in preds],
@@ -136,8 +164,7 @@ def create_app(
         return {"status": "ok", "queued_rows": batcher.queued_rows}
 
     @app.get("/info")
-    async def about(request: Request) -> dict[str, Any]:
-        authorize(request)
+    async def about() -> dict[str, Any]:
         return {
             **info,
             "task": {"name": task.name, "kind": task.kind, "labels": task.label_names},

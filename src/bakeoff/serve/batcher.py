@@ -3,6 +3,9 @@
 Requests wait at most `wait_ms` for company, a batch holds at most `max_batch` rows, and the
 queue holds at most `max_queue` rows — beyond that `submit` raises QueueFull (HTTP 503), so
 memory stays bounded under any load. One worker thread runs the model: batches never overlap.
+
+One bad request never fails the others: when a batch of several requests fails, each request
+is retried alone, so only the one that fails by itself hears the error.
 """
 
 from __future__ import annotations
@@ -69,24 +72,35 @@ class MicroBatcher:
             rows += len(item[0])
         return items
 
-    async def _run(self) -> None:
+    async def _predict(self, examples: list[Example]) -> list[Prediction]:
         loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, self.predict, examples)
+
+    async def _answer(self, items: list[Item]) -> None:
+        flat = [ex for examples, _ in items for ex in examples]
+        try:
+            preds = await self._predict(flat)
+        except Exception as exc:
+            if len(items) == 1:  # it fails alone: this request hears why
+                if not items[0][1].done():
+                    items[0][1].set_exception(exc)
+                return
+            for item in items:  # isolate the poison: each request on its own
+                await self._answer([item])
+            return
+        start = 0
+        for examples, future in items:
+            if not future.done():
+                future.set_result(preds[start : start + len(examples)])
+            start += len(examples)
+
+    async def _run(self) -> None:
         while True:
             items = await self._gather()
-            flat = [ex for examples, _ in items for ex in examples]
+            rows = sum(len(examples) for examples, _ in items)
             try:
-                preds = await loop.run_in_executor(self.executor, self.predict, flat)
-            except Exception as exc:  # the model failed: every waiting request hears why
-                for _, future in items:
-                    if not future.done():
-                        future.set_exception(exc)
-            else:
-                start = 0
-                for examples, future in items:
-                    if not future.done():
-                        future.set_result(preds[start : start + len(examples)])
-                    start += len(examples)
+                await self._answer(items)
             finally:
-                self.queued_rows -= len(flat)
+                self.queued_rows -= rows
                 self.batches += 1
-                self.rows += len(flat)
+                self.rows += rows

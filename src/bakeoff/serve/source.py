@@ -1,6 +1,6 @@
-"""What `bakeoff serve DIR` serves: an artifact folder as is; an experiment folder's champion
-(the recommendation) or a candidate named with --candidate; a `bakeoff run --task` folder's
-best run or a named one."""
+"""What `bakeoff serve DIR` serves: an artifact folder as is, or a `bakeoff run` output folder
+(experiment or --task): its champion (the recommendation) or a candidate named with
+--candidate."""
 
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ def _from_experiment(folder: Path, candidate: str | None) -> Served:
     artifact = folder / "runs" / chosen["primary"] / "artifact"
     info = {
         "candidate": chosen["name"],
+        "model": chosen["model"],
         "run": chosen["primary"],
         "champion": name == report["recommendation"]["choice"],
         "metrics": run["metrics"],
@@ -46,33 +47,15 @@ def _from_experiment(folder: Path, candidate: str | None) -> Served:
     return Served(artifact, chosen["name"], info)
 
 
-def _from_results(folder: Path, candidate: str | None) -> Served:
-    runs = json.loads((folder / "results.json").read_text(encoding="utf-8"))["runs"]
-    if not runs:
-        raise BakeoffError(f"{folder}/results.json: no finished runs to serve.")
-    if candidate is None:
-        first = next(iter(runs[0]["metrics"]))
-        run = max(runs, key=lambda r: r["metrics"][first]["value"])
-    else:
-        run = next((r for r in runs if candidate in (r["label"], r["key"])), None)
-        if run is None:
-            labels = ", ".join(r["label"] for r in runs)
-            raise BakeoffError(f"--candidate '{candidate}': not in {folder}; runs: {labels}.")
-    info = {"candidate": run["label"], "run": run["key"], "metrics": run["metrics"]}
-    return Served(Path(run["artifact"]), run["label"], info)
-
-
 def resolve(folder: Path, candidate: str | None = None) -> Served:
     if (folder / "manifest.json").exists():
         return Served(folder, folder.parent.name or str(folder), {"artifact": str(folder)})
     if (folder / "bakeoff.sqlite").exists():
         served = _from_experiment(folder, candidate)
-    elif (folder / "results.json").exists():
-        served = _from_results(folder, candidate)
     else:
         raise BakeoffError(
-            f"{folder}: nothing to serve — give an experiment's --out folder, a `bakeoff run "
-            "--task` output folder, or an artifact folder (one with manifest.json)."
+            f"{folder}: nothing to serve — give a `bakeoff run` --out folder or an artifact "
+            "folder (one with manifest.json)."
         )
     if not (served.artifact / "manifest.json").exists():
         raise BakeoffError(

@@ -10,23 +10,14 @@ labels: [negative, positive]
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from bakeoff.errors import BakeoffError, Problem, ProblemsError
-from bakeoff.task.yaml_lines import Loc, line_for, load_yaml_with_lines
+from bakeoff.config import StrictModel, load_config_file
 
 TaskKind = Literal["classification", "generation"]
-
-
-class StrictModel(BaseModel):
-    """Base for every config: unknown keys are errors, not silently ignored."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class LabelSpec(StrictModel):
@@ -104,7 +95,7 @@ class PromptSpec(StrictModel):
 
 
 def _parsed_template(source: str) -> str:
-    from bakeoff.prompting.templates import check_template
+    from bakeoff.templating import check_template
 
     problem = check_template(source)
     if problem is not None:
@@ -159,7 +150,7 @@ class TaskSpec(StrictModel):
                 raise ValueError("two labels share a verbalizer; give each its own `verbalizer`")
         elif self.fields.output is None and self.fields.references is None:
             raise ValueError("a generation task needs `fields.output` or `fields.references`")
-        from bakeoff.evaluation.registry import check_metric_names
+        from bakeoff.metric_catalog import check_metric_names
 
         check_metric_names(self.kind, self.metrics)
         return self
@@ -178,50 +169,6 @@ class TaskSpec(StrictModel):
         if path is None:
             return None
         return path if path.is_absolute() else Path(os.path.normpath(self.base_dir / path))
-
-
-def problem_from_error(
-    path: Path, lines: dict[Loc, int], err: Mapping[str, Any], docs: str = "docs/tasks.md"
-) -> Problem:
-    """One pydantic error as a Problem naming the file's line and the field."""
-    loc = tuple(err["loc"])
-    if err["type"] == "value_error":  # a check across fields: point at the first one it names
-        named = [tuple(n.split(".")) for n in re.findall(r"`([a-z_.]+)", err["msg"])]
-        candidates = [(*loc, *n) for n in named] + named
-        loc = next((c for c in candidates if c in lines), loc)
-    field = ".".join(str(part) for part in loc) or None
-    if err["type"] == "extra_forbidden":
-        message, fix = "unknown field", f"remove it or fix its spelling (see {docs})"
-    elif err["type"] == "missing":
-        message, fix = "required field is missing", f"add it (see {docs})"
-    else:
-        message = err["msg"].removeprefix("Value error, ")
-        fix = f"correct the value (see {docs})"
-    return Problem(str(path), line_for(lines, loc), field, message, fix)
-
-
-M = TypeVar("M", bound=BaseModel)
-
-
-def load_config_file(
-    path: Path, model: type[M], what: str, keys: str, example: str, docs: str
-) -> M:
-    """Read a YAML config file into `model` (given base_dir, source_file and the line of each
-    top-level key when it has those fields); every problem names its line and field."""
-    data, lines = load_yaml_with_lines(path)
-    if not isinstance(data, dict):
-        raise BakeoffError(
-            f"{path}: expected a mapping of {what} settings ({keys}, …), "
-            f"got {type(data).__name__} — see {example}."
-        )
-    extra: dict[str, Any] = {"base_dir": path.parent, "source_file": path}
-    if "key_lines" in model.model_fields:
-        extra["key_lines"] = {k[0]: v for k, v in lines.items() if len(k) == 1}
-    try:
-        return model.model_validate({**data, **extra})
-    except ValidationError as exc:
-        problems = [problem_from_error(path, lines, e, docs) for e in exc.errors()]
-        raise ProblemsError(f"{path}: invalid {what} file", problems) from None
 
 
 def load_task(path: str | Path) -> TaskSpec:

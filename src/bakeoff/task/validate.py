@@ -7,10 +7,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from bakeoff.errors import Problem, ProblemsError
-from bakeoff.prompting.templates import TemplateError, render_template
 from bakeoff.task.example import Example, normalize_text
 from bakeoff.task.load import RawRow, ReadResult
 from bakeoff.task.spec import TaskSpec
+from bakeoff.templating import TemplateError, render_template
 
 
 @dataclass

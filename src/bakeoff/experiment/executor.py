@@ -1,0 +1,157 @@
+"""Execute one run: adapt on train/validation, predict the test split, score it, save the
+artifact, and return its typed record. The test split is touched only by `predict`.
+
+A `RunJob` is plain data (config, task, rows, model name, backend options, run folder): it
+pickles, so a worker process or a Ray task can run it. What may not travel — the loaded model,
+progress displays — lives in the process's `Worker`. Only the driver writes the store.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bakeoff.evaluation.score import score_predictions
+from bakeoff.experiment.plan import RunConfig
+from bakeoff.experiment.record import RunRecord, Usage
+from bakeoff.experiment.registry import build_strategy
+from bakeoff.models.backends import BackendOptions, load_model
+from bakeoff.models.base import LanguageModel, Progress
+from bakeoff.strategy import Prediction, RunContext
+from bakeoff.task.data import Splits
+from bakeoff.task.spec import TaskSpec
+
+ProgressFactory = Callable[[str, int], Progress]  # (description, total) -> advance callback
+TrainProgress = Callable[[int, dict[str, float]], None]
+
+
+@dataclass(frozen=True)
+class RunJob:
+    """Everything one run needs, as data."""
+
+    run: RunConfig
+    task: TaskSpec
+    splits: Splits  # train already cut to the run's size
+    backend: BackendOptions
+    run_dir: Path | None  # checkpoints and the artifact go here; None: nothing saved
+    encoder_name: str = "minilm-l6"
+
+
+def _no_progress(description: str, total: int) -> Progress:
+    return lambda n: None
+
+
+@dataclass
+class Worker:
+    """Per-process state: one loaded model at a time, shared caches, progress displays."""
+
+    progress: ProgressFactory = _no_progress
+    train_progress: TrainProgress | None = None
+    load: Callable[[str, BackendOptions], LanguageModel] = load_model
+    cache: dict[str, Any] = field(default_factory=dict)
+    _model: tuple[str, LanguageModel] | None = None
+
+    def model(self, name: str, options: BackendOptions) -> LanguageModel:
+        if self._model is None or self._model[0] != name:
+            self._model = None  # free the previous one first
+            self._model = (name, self.load(name, options))
+        return self._model[1]
+
+
+def seed_everything(seed: int) -> None:
+    """Python, NumPy and torch RNGs (torch's differs per process unless seeded)."""
+    import random
+
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def is_main_process() -> bool:
+    """False in the extra processes of `torchrun` / `accelerate launch`: they train, not write."""
+    return os.environ.get("RANK", "0") == "0"
+
+
+def usage(preds: list[Prediction], seconds: float, adapt_seconds: float, n_params: int) -> Usage:
+    import torch
+
+    n = max(len(preds), 1)
+    prompt = sum(p.prompt_tokens for p in preds) / n
+    output = sum(p.output_tokens for p in preds) / n
+    return Usage(
+        device="cuda" if torch.cuda.is_available() else "cpu",
+        rows=len(preds),
+        adapt_seconds=adapt_seconds,
+        predict_seconds=seconds,
+        rows_per_second=len(preds) / seconds if seconds > 0 else 0.0,
+        latency_ms_per_row=1000 * seconds / n,
+        prompt_tokens_per_row=prompt,
+        output_tokens_per_row=output,
+        flops_per_row=2.0 * n_params * (prompt + output),
+    )
+
+
+def execute(job: RunJob, worker: Worker | None = None) -> RunRecord:
+    """Adapt, predict the test split, score, save the artifact; return the run's record."""
+    worker = worker or Worker()
+    run, task, splits = job.run, job.task, job.splits
+    strategy = build_strategy(run)
+    ctx = RunContext(
+        seed=run.seed,
+        out_dir=job.run_dir.parent.parent if job.run_dir else None,
+        run_dir=job.run_dir,
+        encoder_name=job.encoder_name,
+        cache=worker.cache,
+        train_progress=worker.train_progress,
+    )
+    lm = worker.model(run.model, job.backend) if strategy.uses_model else None
+    start = time.perf_counter()  # loading the model is not part of adapting
+    seed_everything(run.seed)  # each run alike whatever ran before it in this process
+    candidate = strategy.adapt(task, lm, splits.train, splits.validation, ctx)  # type: ignore[arg-type]
+    adapt_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    preds = candidate.predict(splits.test, worker.progress(run.label, len(splits.test)))
+    seconds = time.perf_counter() - start
+    scored = score_predictions(task, splits.test, [p.output for p in preds], seed=run.seed)
+    artifact = None
+    if job.run_dir is not None and is_main_process():
+        artifact = job.run_dir / "artifact"
+        candidate.save(artifact)
+        shutil.rmtree(job.run_dir / "checkpoint", ignore_errors=True)
+    n_params = (candidate.training or {}).get("parameters") or (lm.n_parameters if lm else 0)
+    metrics = scored.pop("metrics")
+    return RunRecord(
+        key=run.key,
+        label=run.label,
+        family=run.family,
+        strategy=run.strategy,
+        kind=run.resolved.kind,
+        model=run.model,
+        seed=run.seed,
+        train_size=run.train_size,
+        settings=run.settings,
+        metrics=metrics,
+        usage=usage(preds, seconds, adapt_seconds, n_params),
+        predictions=[
+            {
+                "id": p.id,
+                "gold": ex.target,
+                "output": p.output,
+                "raw": p.raw,
+                "probabilities": p.probabilities,
+            }
+            for p, ex in zip(preds, splits.test, strict=True)
+        ],
+        details=scored,
+        training=candidate.training,
+        artifact=str(artifact) if artifact else None,
+        candidate=candidate.describe(),
+    )

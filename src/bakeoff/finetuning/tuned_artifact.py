@@ -1,0 +1,44 @@
+"""Reload a tuned causal-LM candidate: the base (or the saved full model), its adapter in the
+precision it was scored with, and the saved prompt over it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bakeoff.finetuning.causal import TunedCandidate
+from bakeoff.finetuning.causal_method import CausalMethod
+from bakeoff.models.hf import HFCausalLM
+from bakeoff.prompting.reload import rebuild_prompt
+from bakeoff.task.spec import TaskSpec
+
+
+def _tuned_model(method: CausalMethod, folder: Path, manifest: dict[str, Any]) -> HFCausalLM:
+    if not method.adapter:
+        lm = HFCausalLM.load(str(folder / "model"))
+        lm.name = manifest["model"]
+        return lm
+    from peft import PeftModel
+
+    lm = HFCausalLM.load(manifest["model"])
+    bf16 = manifest.get("inference_precision") == "bf16"
+    if bf16:  # as in the run: bf16 frozen base, fp32 adapter weights
+        lm = lm.copy(torch.bfloat16)
+        lm.inference_bf16 = True
+    model = PeftModel.from_pretrained(lm.model, str(folder / "adapter"))
+    for name, param in model.named_parameters():
+        if bf16 and ("lora_" in name or "prompt_encoder" in name):
+            param.data = param.data.float()
+    lm.model = model.eval()
+    lm.cache_prefix = not method.soft_prompt
+    return lm
+
+
+def load_tuned(
+    method: CausalMethod, folder: Path, manifest: dict[str, Any], task: TaskSpec
+) -> TunedCandidate:
+    lm = _tuned_model(method, folder, manifest)
+    prompt = rebuild_prompt(folder, manifest, task, lm)
+    return TunedCandidate(prompt, method, manifest.get("training", {}))
