@@ -54,6 +54,19 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     return manifest
 
 
+PICKLE_SUFFIXES = {".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt"}
+
+
+def refuse_pickles(folder: Path) -> None:
+    """Weights load from safetensors only: a pickle can run code when it is loaded."""
+    found = sorted(p for p in folder.rglob("*") if p.suffix.lower() in PICKLE_SUFFIXES)
+    if found:
+        raise BakeoffError(
+            f"{found[0]}: a pickle-format file in the artifact — bakeoff loads weights from "
+            "safetensors only (pickles can run code); convert it to .safetensors or remove it."
+        )
+
+
 def loader_for(folder: Path, manifest: dict[str, Any]) -> Loader:
     """The registered loader the manifest names (format 1 manifests named it by kind/method)."""
     name = manifest.get("loader") or manifest.get("method") or manifest.get("kind", "")

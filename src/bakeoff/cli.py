@@ -254,6 +254,9 @@ def predict(
     out: Annotated[
         Path | None, typer.Option(help="Write predictions here (JSONL); default stdout.")
     ] = None,
+    allow_remote: Annotated[
+        bool, typer.Option(help="Allow an artifact whose model is a remote API endpoint.")
+    ] = False,
 ) -> None:
     """Reload a saved candidate (prompt, adapter or fine-tuned weights) and predict new rows."""
     import json
@@ -263,7 +266,7 @@ def predict(
     from bakeoff.task.validate import input_examples
 
     with user_errors():
-        task, candidate = load_candidate(artifact)
+        task, candidate = load_candidate(artifact, allow_remote)
         examples = input_examples(read_rows(input_file), task)
         preds = candidate.predict(examples)
         lines = [
@@ -358,6 +361,9 @@ def serve(
     token_env: Annotated[
         str, typer.Option(help="Environment variable holding the bearer token (if set).")
     ] = "BAKEOFF_SERVE_TOKEN",
+    allow_remote: Annotated[
+        bool, typer.Option(help="Allow a candidate whose model is a remote API endpoint.")
+    ] = False,
 ) -> None:
     """Serve a candidate over HTTP: POST /v1/predict, GET /health, GET /info."""
     import os
@@ -369,7 +375,7 @@ def serve(
 
     with user_errors():
         served = resolve(folder, candidate)
-        task, model = load_candidate(served.artifact)
+        task, model = load_candidate(served.artifact, allow_remote)
         token = os.environ.get(token_env) or None
         settings = ServeSettings(
             max_batch, max_queue, batch_wait_ms, max_inputs, max_input_chars, token

@@ -77,9 +77,12 @@ def run_task(
 
 
 def load_task_name(path: Path) -> str:
+    """The task's name as an experiment name (it names a folder: no spaces or slashes)."""
+    import re
+
     from bakeoff.task.spec import load_task
 
-    return load_task(path).name
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", load_task(path).name).strip("-.") or "task"
 
 
 def _execute(spec: Any, out: Path, backend: Any, trust: bool) -> None:

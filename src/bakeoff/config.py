@@ -84,7 +84,8 @@ def settings_error(
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             message = "unknown setting"
-        got = f" (got {err['input']!r})" if err["type"] != "missing" and "input" in err else ""
+        shown = err["type"] not in ("missing", "value_error") and "input" in err
+        got = f" (got {err['input']!r})" if shown else ""  # a validator's message says enough
         problems.append(Problem(where, None, field, message + got, f"see {docs}"))
     if len(problems) == 1:
         p = problems[0]

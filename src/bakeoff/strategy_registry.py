@@ -174,14 +174,25 @@ def strategy_help() -> str:
     return "; ".join(lines)
 
 
-def load_candidate(folder: Path) -> tuple[TaskSpec, Candidate]:
-    """The task and the candidate saved in an artifact folder, rebuilt by its strategy."""
+def load_candidate(folder: Path, allow_remote: bool = False) -> tuple[TaskSpec, Candidate]:
+    """The task and the candidate saved in an artifact folder, rebuilt by its strategy.
+
+    Weights load from safetensors only; an artifact whose model is a remote endpoint (inputs
+    would be sent there) loads only with `allow_remote`."""
     from pydantic import ValidationError
 
-    from bakeoff.artifacts import loader_for, read_manifest
+    from bakeoff.artifacts import loader_for, read_manifest, refuse_pickles
+    from bakeoff.models.backends import remote_endpoint
 
     _load_builtins()
     manifest = read_manifest(folder)
+    refuse_pickles(folder)
+    remote = remote_endpoint(str(manifest.get("model", "")))
+    if remote is not None and not allow_remote:
+        raise BakeoffError(
+            f"{folder}/manifest.json: this candidate sends every input to {remote} — if you "
+            "trust that endpoint, rerun with --allow-remote."
+        )
     try:
         task = TaskSpec.model_validate(manifest["task"])
     except ValidationError as exc:

@@ -25,8 +25,30 @@ def _walk(node: yaml.Node, loc: Loc, lines: dict[Loc, int]) -> None:
             _walk(item, (*loc, i), lines)
 
 
+MAX_CONFIG_BYTES = 1_000_000  # a config file is settings, not data
+
+
+def _refuse_aliases(text: str, path: Path) -> None:
+    """Anchors and aliases are refused: a few hundred bytes of nested aliases expand to
+    billions of nodes (a "YAML bomb"), and a settings file never needs them."""
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            line = f":{event.start_mark.line + 1}" if event.start_mark is not None else ""
+            raise BakeoffError(
+                f"{path}{line}: YAML aliases (*name) are not allowed in "
+                "bakeoff files — write the value out in full."
+            )
+
+
 def load_yaml_with_lines(path: Path) -> tuple[Any, dict[Loc, int]]:
     """Parse `path`; return the data and a map from key path to 1-based line."""
+    if path.exists() and not path.is_file():
+        raise BakeoffError(f"{path}: not a regular file (a folder or a device) — point at a file.")
+    if path.is_file() and path.stat().st_size > MAX_CONFIG_BYTES:
+        raise BakeoffError(
+            f"{path}: {path.stat().st_size:,} bytes — a config file holds at most "
+            f"{MAX_CONFIG_BYTES:,}; keep data in the data files it names."
+        )
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -36,6 +58,7 @@ def load_yaml_with_lines(path: Path) -> tuple[Any, dict[Loc, int]]:
             f"{path}: not UTF-8 text (byte {exc.start}) — save the file as UTF-8."
         ) from None
     try:
+        _refuse_aliases(text, path)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -19,7 +19,7 @@ from pydantic import ConfigDict, Field, ValidationError, field_validator, model_
 
 from bakeoff.config import StrictModel, load_config_file
 from bakeoff.errors import BakeoffError
-from bakeoff.models.backends import BackendOptions
+from bakeoff.models.backends import BackendOptions, check_no_url_secrets
 from bakeoff.pricing import Constraints, Prices
 from bakeoff.prompting.demos import DemoMethod
 from bakeoff.strategy_registry import Resolved, resolve
@@ -117,7 +117,12 @@ class Budget(StrictModel):
 
 
 class ExperimentSpec(StrictModel):
-    name: str = Field(min_length=1)
+    name: str = Field(
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="Letters, digits, '.', '_', '-': it names the folder runs/<name>.",
+    )
     task: Path
     models: list[str] = Field(default_factory=lambda: ["smollm2-135m-instruct"], min_length=1)
     strategies: list[StrategyEntry] = Field(min_length=1)
@@ -146,6 +151,13 @@ class ExperimentSpec(StrictModel):
         if isinstance(items, list):
             return [{"name": i} if isinstance(i, str) else i for i in items]
         return items
+
+    @field_validator("models")
+    @classmethod
+    def _no_secrets(cls, models: list[str]) -> list[str]:
+        for name in models:
+            check_no_url_secrets(name)
+        return models
 
     @field_validator("train_sizes")
     @classmethod

@@ -14,6 +14,7 @@ holds it.
 from __future__ import annotations
 
 import importlib
+import re
 from typing import Any, Literal
 
 from pydantic import Field
@@ -47,6 +48,39 @@ class BackendOptions(StrictModel):
         default="auto", description="transformers: inference precision (auto = bf16 if fast)."
     )
     trust_remote_code: bool = False
+
+
+_USERINFO = re.compile(r"(?<=//)[^/@\s]+@")
+
+
+def redacted(name: str) -> str:
+    """The name with any credentials written into a URL (`//user:key@host`) masked."""
+    return _USERINFO.sub("***@", name)
+
+
+def check_no_url_secrets(name: str) -> None:
+    """Keys belong in the environment, not in model names that get stored and shown."""
+    if _USERINFO.search(name):
+        raise ValueError(
+            f"model '{redacted(name)}' has credentials in its URL; they would be stored in "
+            "results and reports — remove them and put the key in the environment variable "
+            "named by `backend.api_key_env` (default OPENAI_API_KEY)"
+        )
+
+
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+def remote_endpoint(name: str) -> str | None:
+    """The URL a model name sends inputs to when it is not on this machine, else None."""
+    from urllib.parse import urlsplit
+
+    backend, rest = split_name(name)
+    if backend != "openai":
+        return None
+    url = rest.partition("@")[2]
+    host = urlsplit(url).hostname or ""
+    return None if host in LOOPBACK_HOSTS else redacted(url)
 
 
 def split_name(name: str) -> tuple[str, str]:

@@ -52,25 +52,58 @@ def stratified_demos(pool: list[Example], k: int, seed: int) -> FixedDemos:
 
 
 class NearestDemos:
-    """The `k` train rows closest to each input by sentence embedding; nearest comes last."""
+    """The `k` train rows closest to each input by sentence embedding; nearest comes last.
+
+    `balanced`: the nearest rows of each label in turn (k // labels each, the remainder to the
+    labels whose best match is closest), so the neighbours' majority label cannot decide the
+    prompt. `nearest`: where the closest demo goes, "last" (next to the input) or "first".
+    Both default to plain k-nearest, nearest last.
+    """
 
     fixed = False
 
-    def __init__(self, pool: list[Example], k: int, embedder: Any):
+    def __init__(
+        self,
+        pool: list[Example],
+        k: int,
+        embedder: Any,
+        *,
+        balanced: bool = False,
+        nearest: Literal["last", "first"] = "last",
+    ):
         self.pool = pool
         self.k = min(k, len(pool))
         self.embedder = embedder
+        self.balanced = balanced and any(ex.label is not None for ex in pool)
+        self.nearest = nearest
         self.pool_vectors = embedder.embed([ex.text for ex in pool])  # (N, D)
         self.pool_keys = [normalize_text(ex.text, casefold=True) for ex in pool]
+        self.pool_labels = [ex.label or "" for ex in pool]
+
+    def _pick(self, order: np.ndarray, key: str) -> list[int]:
+        """Pool indices, nearest first; never a row with the input's own text (matters when
+        predicting train rows)."""
+        if not self.balanced:
+            return [i for i in order[: self.k + 1] if self.pool_keys[i] != key][: self.k]
+        by_label: dict[str, list[int]] = defaultdict(list)
+        for i in order:
+            if self.pool_keys[i] != key:
+                by_label[self.pool_labels[i]].append(int(i))
+        labels = list(by_label)  # in the order of each label's closest row
+        quota = {lab: self.k // len(labels) for lab in labels}
+        for lab in labels[: self.k % len(labels)]:  # the closest labels take the remainder
+            quota[lab] += 1
+        chosen = {i for lab in labels for i in by_label[lab][: quota[lab]]}
+        return [int(i) for i in order if int(i) in chosen][: self.k]
 
     def select(self, texts: list[str]) -> list[list[Example]]:
         queries = self.embedder.embed(texts)  # (Q, D)
         sims = queries @ self.pool_vectors.T  # (Q, N)
         out = []
         for text, row in zip(texts, sims, strict=True):
-            key = normalize_text(text, casefold=True)
             order = np.argsort(-row, kind="stable")
-            # never show a row its own text as a demo (matters when predicting train rows)
-            picked = [i for i in order[: self.k + 1] if self.pool_keys[i] != key][: self.k]
-            out.append([self.pool[i] for i in reversed(picked)])
+            picked = self._pick(order, normalize_text(text, casefold=True))
+            if self.nearest == "last":
+                picked = picked[::-1]
+            out.append([self.pool[i] for i in picked])
         return out

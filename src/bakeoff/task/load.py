@@ -165,6 +165,10 @@ def read_rows(path: Path) -> ReadResult:
         raise BakeoffError(f"{path}: data file not found — check the path in the task file.")
     if path.is_dir():
         raise BakeoffError(f"{path}: is a folder — point at a .jsonl, .csv or .parquet file.")
+    if not path.is_file():  # a FIFO, a device (or a link to one, e.g. /dev/zero): would hang
+        raise BakeoffError(
+            f"{path}: not a regular file (a pipe or a device) — copy the data into a file."
+        )
     suffix = path.suffix.lower()
     if suffix in {".jsonl", ".json", ".ndjson"}:
         result = _read_jsonl(path)
