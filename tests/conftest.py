@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -171,6 +172,29 @@ def prediction_agreement(runs: list[dict], others: list[dict]) -> list[float]:  
         pairs = list(zip(a["predictions"], b["predictions"], strict=True))
         shares.append(sum(x["output"] == y["output"] for x, y in pairs) / len(pairs))
     return shares
+
+
+def confident_disagreements(runs: list[dict], others: list[dict], margin: float) -> list[int]:  # type: ignore[type-arg]
+    """Per run pair, rows with different outputs although both sides gave their own answer a
+    probability above 1/2 + `margin`: a backend difference, not a near tie tipped over."""
+    counts = []
+    for a, b in zip(runs, others, strict=True):
+        pairs = zip(a["predictions"], b["predictions"], strict=True)
+        counts.append(
+            sum(
+                x["output"] != y["output"]
+                and min(x["probabilities"][x["output"]], y["probabilities"][y["output"]])
+                > 0.5 + margin
+                for x, y in pairs
+            )
+        )
+    return counts
+
+
+def majority_rate(run: dict) -> float:  # type: ignore[type-arg]
+    """Accuracy of always answering the most common gold label of a run's own test rows."""
+    gold = Counter(p["gold"] for p in run["predictions"])
+    return max(gold.values()) / sum(gold.values())
 
 
 def free_port() -> int:

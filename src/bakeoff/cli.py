@@ -102,7 +102,10 @@ def run(
     ] = "smollm2-135m-instruct",
     demos: Annotated[
         list[str],
-        typer.Option(help="Few-shot demo selection: random, stratified, knn; repeatable."),
+        typer.Option(
+            help="Few-shot demos: random, stratified, knn, knn-balanced (the nearest rows of "
+            "each label in turn); repeatable."
+        ),
     ] = ["random"],  # noqa: B006
     shots: Annotated[int, typer.Option(help="Demos per prompt for few-shot.")] = 8,
     prompt_format: Annotated[

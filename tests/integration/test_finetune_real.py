@@ -15,6 +15,7 @@ import torch
 from typer.testing import CliRunner
 
 from bakeoff.cli import app
+from tests.conftest import majority_rate
 
 REPO = Path(__file__).resolve().parents[2]
 SST2 = str(REPO / "examples/sst2/task.yaml")
@@ -52,7 +53,12 @@ def test_lora_adapter_is_standard_peft_and_reloads(tmp_path: Path) -> None:
         "--out",
         str(tmp_path),
     )
-    assert run["metrics"]["accuracy"]["value"] > 0.6
+    # 24 rows (12/12): 95% CI about ±12 points. Six steps barely move the model, and training
+    # runs in bf16 or fp32 depending on the CPU. Observed (AMD EPYC): 22/24 trained in bf16, 22/24
+    # trained in fp32 (--precision fp32), zero-shot on the same rows 21/24. Bound: 10 points over
+    # always-majority (≥ 15/24), a 7-row margin; 2 correct rows sit within 0.08 of a tie.
+    majority = majority_rate(run)
+    assert run["metrics"]["accuracy"]["value"] > majority + 0.1, (run["metrics"], majority)
     assert run["training"]["precision"] in {"bf16", "fp32"}
     adapter = Path(run["artifact"]) / "adapter"
     assert (adapter / "adapter_config.json").exists()
@@ -72,6 +78,7 @@ def test_lora_adapter_is_standard_peft_and_reloads(tmp_path: Path) -> None:
     prompt = run["candidate"]["example_prompt"].replace("<input>", text)
     scores = lm.score([ScoreRequest(prompt, (" negative", " positive"))])[0]
     probs = torch.tensor(scores.logprobs).softmax(0).tolist()
+    # one process, fp32 both ways: observed |Δp| 4e-7 (AMD EPYC), so 1e-3 is >1000x the noise
     assert probs == pytest.approx(
         [first["probabilities"]["negative"], first["probabilities"]["positive"]], abs=1e-3
     )
@@ -97,7 +104,11 @@ def test_encoder_head_learns_sst2(tmp_path: Path) -> None:
         "--out",
         str(tmp_path),
     )
-    assert run["metrics"]["accuracy"]["value"] >= 0.65
+    # 100 rows (49/51): 95% CI about ±8 points; the head trains in bf16 or fp32 depending on the
+    # CPU. Observed (AMD EPYC): 0.79 trained in bf16, 0.82 in fp32 (--precision fp32). Bound: 15
+    # points over always-majority (≥ 0.66), a margin of 13 rows (bf16) and 16 rows (fp32).
+    majority = majority_rate(run)
+    assert run["metrics"]["accuracy"]["value"] >= majority + 0.15, (run["metrics"], majority)
     assert (Path(run["artifact"]) / "model" / "head.safetensors").exists()
     assert run["training"]["best_step"] is not None
 

@@ -13,7 +13,12 @@ from typer.testing import CliRunner
 from bakeoff.cli import app
 from bakeoff.models.backends import BackendOptions, load_model
 from bakeoff.models.base import ScoreRequest
-from tests.conftest import SST2_PROMPT_RUN, prediction_agreement
+from tests.conftest import (
+    SST2_PROMPT_RUN,
+    confident_disagreements,
+    majority_rate,
+    prediction_agreement,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -39,8 +44,14 @@ def test_scores_match_transformers_on_the_same_weights(pair: tuple[Any, Any]) ->
     ours, theirs = lc.score(requests), hf.score(requests)
     for a, b in zip(ours, theirs, strict=True):
         assert a.n_tokens == b.n_tokens and a.prompt_tokens == b.prompt_tokens
-        assert a.logprobs == pytest.approx(b.logprobs, abs=0.3)  # llama.cpp: int8 activations
-    assert ours[0].logprobs == ours[2].logprobs
+        # llama.cpp quantises activations to int8 for the Q4_1 dot products; transformers runs
+        # the dequantised weights in fp32. Observed (AMD EPYC) |Δ| 0.12–0.30 nats on these 9
+        # option scores (the worst: the 3-token option); the old 0.3 sat at 99% of that. llama.cpp
+        # is built with fixed flags (same kernels on any AVX2 CPU), so 0.5 (1.7x) is the bound;
+        # a wrong token or template shifts scores by whole nats.
+        assert a.logprobs == pytest.approx(b.logprobs, abs=0.5)
+    assert ours[0].logprobs == ours[2].logprobs  # one process, same prompt: bit-exact
+    # the labels are right with room: observed margins 2.4 and 3.4 nats
     assert ours[0].logprobs[0] > ours[0].logprobs[1] and ours[1].logprobs[1] > ours[1].logprobs[0]
 
 
@@ -62,6 +73,16 @@ def test_bakeoff_run_through_llamacpp(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     lc = json.loads((tmp_path / "lc/results.json").read_text())["runs"]
     hf = json.loads((tmp_path / "hf/results.json").read_text())["runs"]
-    assert lc[0]["metrics"]["accuracy"]["value"] >= 0.6  # zero-shot: well above chance
-    # few-shot accuracy depends on the 4 demos drawn: compare outputs, not accuracy
-    assert all(share >= 0.85 for share in prediction_agreement(lc, hf))
+    # 40 rows (20/20): 95% CI about ±10 points at 0.9. Observed (AMD EPYC): zero-shot 36/40
+    # through both backends. Bound: 10 points over always-majority (≥ 24/40), a 12-row margin;
+    # 6 correct rows sit within 0.08 of a tie.
+    majority = majority_rate(lc[0])
+    assert lc[0]["metrics"]["accuracy"]["value"] >= majority + 0.1, (lc[0]["metrics"], majority)
+    # few-shot accuracy depends on the 4 demos drawn (4-shot SmolLM2 mostly copies the last
+    # demo's label: 21/40 here, 39 of 40 answers "positive"): compare outputs, not accuracy.
+    # Observed: 40/40 same labels in both runs, worst |Δp| 0.084 (zero-shot) and 0.03; the
+    # transformers side is bf16 here and fp32 on CPUs without bf16 (|Δp| ≤ 0.03 more). Only rows
+    # within ~0.11 of a tie can differ (7 of 40 at most here): so ≥ 0.8 agreement (≤ 8 rows), and
+    # no row where both backends are sure (> 0.7: 0.2 from a tie, 2.4x the worst |Δp|) may differ.
+    assert all(share >= 0.8 for share in prediction_agreement(lc, hf))
+    assert confident_disagreements(lc, hf, margin=0.2) == [0, 0]

@@ -15,7 +15,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import SST2_PROMPT_RUN, free_port, prediction_agreement
+from tests.conftest import (
+    SST2_PROMPT_RUN,
+    confident_disagreements,
+    free_port,
+    majority_rate,
+    prediction_agreement,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -88,7 +94,11 @@ def test_zero_and_few_shot_bakeoff_through_the_server(server: str, tmp_path: Pat
     assert done.returncode == 0, done.stderr + done.stdout
     runs = json.loads((tmp_path / "a/results.json").read_text())["runs"]
     assert [r["strategy"] for r in runs] == ["zero-shot", "few-shot"]
-    assert runs[0]["metrics"]["accuracy"]["value"] >= 0.6  # zero-shot: well above chance
+    # zero-shot, 40 rows (20/20): 95% CI about ±10 points at 0.9. Observed (AMD EPYC): 36/40.
+    # Bound: 10 points over always-majority (≥ 24/40), a 12-row margin; 6 correct rows sit within
+    # 0.08 of a tie.
+    majority = majority_rate(runs[0])
+    assert runs[0]["metrics"]["accuracy"]["value"] >= majority + 0.1, (runs[0]["metrics"], majority)
     assert all(run["usage"]["prompt_tokens_per_row"] > 5 for run in runs)
     assert runs[1]["usage"]["prompt_tokens_per_row"] > 2 * runs[0]["usage"]["prompt_tokens_per_row"]
     text = (tmp_path / "a/results.json").read_text() + done.stdout + done.stderr
@@ -98,8 +108,13 @@ def test_zero_and_few_shot_bakeoff_through_the_server(server: str, tmp_path: Pat
     local = bakeoff(tmp_path / "b", "smollm2-135m-instruct", cache)
     assert local.returncode == 0, local.stderr
     theirs = json.loads((tmp_path / "b/results.json").read_text())["runs"]
+    # observed: 40/40 same labels for zero- and few-shot, worst |Δp| 0.084 (the server is
+    # llama.cpp: int8 activations); the transformers side is bf16 here, fp32 on CPUs without bf16
+    # (|Δp| ≤ 0.03 more). Only rows within ~0.11 of a tie can differ (7 of 40 at most here): so
+    # ≥ 0.8 agreement (≤ 8 rows), and no row where both sides are sure (> 0.7) may differ.
     agreement = prediction_agreement(runs, theirs)
-    assert all(share >= 0.85 for share in agreement), agreement
+    assert all(share >= 0.8 for share in agreement), agreement
+    assert confident_disagreements(runs, theirs, margin=0.2) == [0, 0]
 
     # a rerun into a new folder is answered from the response cache: no new entries
     db = cache / "openai-responses.sqlite"

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from bakeoff.cli import app
 from bakeoff.models.base import ScoreRequest
 from bakeoff.models.hf import HFCausalLM
+from tests.conftest import majority_rate
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -44,8 +45,11 @@ def test_batched_scoring_equals_naive_on_real_model(smol: HFCausalLM) -> None:
             with torch.no_grad():
                 logp = smol.model(torch.tensor([full])).logits[0].log_softmax(-1)
             want = float(sum(logp[i - 1, full[i]] for i in range(len(ids), len(full))))
+            # one process, fp32 both ways, only the batch shape differs: observed ≤ 6e-6
+            # (AMD EPYC), so 2e-3 is >300x the numerical noise
             assert got == pytest.approx(want, abs=2e-3)
-    assert results[0].logprobs[1] > results[0].logprobs[0]  # "a waste of time" is negative
+    # "a waste of time" is negative: observed -0.02 vs -5.2 nats (AMD EPYC), a 5-nat margin
+    assert results[0].logprobs[1] > results[0].logprobs[0]
 
 
 def test_bf16_inference_matches_fp32_within_tolerance(smol: HFCausalLM) -> None:
@@ -73,7 +77,11 @@ def test_bf16_inference_matches_fp32_within_tolerance(smol: HFCausalLM) -> None:
         abs(a.probabilities["positive"] - b.probabilities["positive"])  # type: ignore[index]
         for a, b in zip(fp32, bf16, strict=True)
     )
-    assert agree >= 0.95 and worst < 0.08, (agree, worst)
+    # 60 rows, one process. bf16 rounding is the same on every CPU; kernels differ only in
+    # accumulation order. Observed (AMD EPYC): agree 60/60, worst |Δp| 0.032, so 0.08 is 2.5x
+    # the bf16 error. A label can flip only where fp32 is within |Δp| of a tie: 5 rows are within
+    # 0.035 here, so ≥ 0.9 (≤ 6 flips) holds even if every one of them flipped.
+    assert agree >= 0.9 and worst < 0.08, (agree, worst)
     assert smol.model.dtype == torch.float32  # the master weights are untouched
 
 
@@ -104,8 +112,13 @@ def test_sst2_zero_shot_well_above_chance(tmp_path: Path) -> None:
         str(tmp_path),
     )
     accuracy = data["runs"][0]["metrics"]["accuracy"]
-    assert accuracy["value"] >= 0.7, accuracy
-    assert accuracy["ci_low"] > 0.6
+    majority = majority_rate(data["runs"][0])  # 61/120 = 0.508
+    # 120 rows: 95% CI about ±7 points. Observed (AMD EPYC): 0.817 (98/120), ci_low 0.75; on
+    # 200 test rows 0.83. Bound: 15 points over always-majority (≥ 79/120), a 19-row margin,
+    # while only 11 correct rows sit within 0.08 of a tie (the only rows another CPU can flip).
+    assert accuracy["value"] >= majority + 0.15, (accuracy, majority)
+    # the CI excludes the always-majority baseline: observed ci_low 0.75, 0.24 above it
+    assert accuracy["ci_low"] > majority, (accuracy, majority)
 
 
 def test_sst2_few_shot_knn_and_stratified(tmp_path: Path) -> None:
@@ -131,12 +144,19 @@ def test_sst2_few_shot_knn_and_stratified(tmp_path: Path) -> None:
         str(tmp_path),
     )
     assert [r["label"] for r in data["runs"]] == [
-        "few-shot knn×4 auto w0",
-        "few-shot stratified×4 auto w0",
+        "few-shot knn×4 auto w0 n=200",
+        "few-shot stratified×4 auto w0 n=200",
     ]
     for run in data["runs"]:
-        assert run["metrics"]["accuracy"]["value"] > 0.6
-        assert run["usage"]["prompt_tokens_per_row"] > 60  # four demos are in the prompt
+        # 40 rows: 95% CI about ±15 points, and 4-shot SmolLM2 mostly copies the last demo's
+        # label (knn×4 ≈ 0.70, stratified×4 ≈ 0.60 on 200 test rows), so the only bound that
+        # holds on any CPU is "better than always answering the majority label" (20/40).
+        # Observed (AMD EPYC): knn 25/40 (Intel Xeon: 24/40), stratified 29/40: margins of 4
+        # and 8 rows, against 1 and 8 correct rows within 0.035 of a tie.
+        majority = majority_rate(run)
+        assert run["metrics"]["accuracy"]["value"] > majority, (run["label"], majority)
+        # four demos are in the prompt: observed 135 (knn) and 124 (stratified) tokens per row
+        assert run["usage"]["prompt_tokens_per_row"] > 60
 
 
 @pytest.mark.parametrize(
@@ -167,6 +187,7 @@ def test_every_example_task_runs_end_to_end(
     assert metric in run["metrics"]
     assert len(run["predictions"]) == int(rows)
     if metric != "accuracy":
+        # generation answers something: observed 8/8 (squad) and 6/6 (e2e_nlg) non-empty
         assert sum(bool(p["output"]) for p in run["predictions"]) >= int(rows) // 2
 
 
@@ -187,5 +208,5 @@ def test_classification_by_generation_counts_unparsed(tmp_path: Path) -> None:
         str(tmp_path),
     )
     run = data["runs"][0]
-    assert run["unparsed"] == sum(p["output"] is None for p in run["predictions"])
+    assert run["details"]["unparsed"] == sum(p["output"] is None for p in run["predictions"])
     assert all(p["raw"] is not None for p in run["predictions"])

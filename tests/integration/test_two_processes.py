@@ -84,6 +84,8 @@ def test_two_processes_match_one_with_accumulation(tmp_path: Path, tiny_model_di
     assert one.keys() == two.keys()
     moved = 0.0
     for name, weight in one.items():
+        # fp32, same machine, 1 process vs 2 (gloo all-reduce order differs): observed max |Δ|
+        # 1e-7 (AMD EPYC) on weights up to 0.19, 1000x under the tolerance
         torch.testing.assert_close(two[name], weight, atol=1e-4, rtol=1e-4)
         moved += float(weight.abs().sum())
     assert moved > 0  # the adapters trained (LoRA B starts at zero)

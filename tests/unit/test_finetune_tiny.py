@@ -70,6 +70,7 @@ def test_method_trains_saves_and_reloads(
     reloaded = json.loads(result.output.strip().splitlines()[-1])
     assert reloaded["output"] == by_id[first_id]["output"]
     for label, p in by_id[first_id]["probabilities"].items():
+        # `run` and `predict` in one process on the same weights: observed |Δ| 0 (AMD EPYC)
         assert reloaded["probabilities"][label] == pytest.approx(p, abs=1e-4)
 
 
@@ -136,7 +137,7 @@ def test_answer_only_logits_give_the_same_loss_and_gradients(
         grads = {n: p.grad.clone() for n, p in lm.model.named_parameters() if p.grad is not None}
         results.append((float(loss.detach()), grads))
     (sparse_loss, sparse_grads), (full_loss, full_grads) = results
-    assert sparse_loss == pytest.approx(full_loss, rel=1e-5)
+    assert sparse_loss == pytest.approx(full_loss, rel=1e-5)  # one process: observed |Δ| 0
     assert sparse_grads.keys() == full_grads.keys() and sparse_grads
     for name, grad in sparse_grads.items():
         torch.testing.assert_close(grad, full_grads[name], rtol=1e-4, atol=1e-6)

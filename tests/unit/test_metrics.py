@@ -51,7 +51,9 @@ def test_bootstrap_is_seeded_and_brackets_the_mean() -> None:
     first = bootstrap(lambda idx: float(values[idx].mean()), 100, seed=1)
     assert first == bootstrap(lambda idx: float(values[idx].mean()), 100, seed=1)
     assert first.low < 0.7 < first.high
-    assert 0.05 < first.high - first.low < 0.25  # ~ ±1.96 * sqrt(.21/100)
+    # 100 fixed rows, seeded resampling: observed 0.61–0.78 (width 0.17, ~ ±1.96 * sqrt(.21/100)),
+    # 0.08 inside either bound on the width
+    assert 0.05 < first.high - first.low < 0.25
 
 
 def test_squad_style_em_and_f1() -> None:

@@ -103,6 +103,26 @@ def test_knn_demos_nearest_last_and_never_itself() -> None:
     assert chosen[1][-1].text == "text 6"  # nearest comes last, next to the input
 
 
+class LineEmbedder:
+    """'x N' sits at angle N/20 on a circle: the nearer the numbers, the more similar."""
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        angles = np.array([int(t.split()[-1]) / 20 for t in texts])
+        return np.stack([np.cos(angles), np.sin(angles)], axis=1).astype(np.float32)
+
+
+def test_balanced_knn_takes_the_nearest_of_each_label_in_turn() -> None:
+    pool = [
+        Example(f"r{n}", f"row {n}", "positive" if n <= 6 else "negative") for n in range(1, 11)
+    ]
+    plain = NearestDemos(pool, 4, LineEmbedder()).select(["query 2"])[0]
+    assert [d.label for d in plain] == ["positive"] * 4  # the neighbours' label decides
+    balanced = NearestDemos(pool, 4, LineEmbedder(), balanced=True).select(["query 2"])[0]
+    assert [d.text for d in balanced] == ["row 8", "row 7", "row 1", "row 2"]  # nearest last
+    odd = NearestDemos(pool, 3, LineEmbedder(), balanced=True).select(["query 9"])[0]
+    assert sorted(d.label or "" for d in odd) == ["negative", "negative", "positive"]
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [

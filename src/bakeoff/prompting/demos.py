@@ -10,7 +10,7 @@ import numpy as np
 
 from bakeoff.task.example import Example, normalize_text
 
-DemoMethod = Literal["random", "stratified", "knn"]
+DemoMethod = Literal["random", "stratified", "knn", "knn-balanced"]
 
 
 class DemoSelector(Protocol):
@@ -54,10 +54,12 @@ def stratified_demos(pool: list[Example], k: int, seed: int) -> FixedDemos:
 class NearestDemos:
     """The `k` train rows closest to each input by sentence embedding; nearest comes last.
 
-    `balanced`: the nearest rows of each label in turn (k // labels each, the remainder to the
-    labels whose best match is closest), so the neighbours' majority label cannot decide the
-    prompt. `nearest`: where the closest demo goes, "last" (next to the input) or "first".
-    Both default to plain k-nearest, nearest last.
+    `balanced` (`--demos knn-balanced`): the nearest rows of each label in turn (k // labels
+    each, the remainder to the labels whose best match is closest), so the neighbours' majority
+    label cannot decide the prompt. Measured with SmolLM2-135M on SST-2 (200 sentence-length
+    validation rows): the model answers with the last demo's label ~90% of the time at 4 shots;
+    balanced 0.75 vs 0.70 plain at 4 shots, equal (0.765) at 8; putting the nearest demo first
+    instead of last changed nothing (0.695).
     """
 
     fixed = False
@@ -69,13 +71,11 @@ class NearestDemos:
         embedder: Any,
         *,
         balanced: bool = False,
-        nearest: Literal["last", "first"] = "last",
     ):
         self.pool = pool
         self.k = min(k, len(pool))
         self.embedder = embedder
         self.balanced = balanced and any(ex.label is not None for ex in pool)
-        self.nearest = nearest
         self.pool_vectors = embedder.embed([ex.text for ex in pool])  # (N, D)
         self.pool_keys = [normalize_text(ex.text, casefold=True) for ex in pool]
         self.pool_labels = [ex.label or "" for ex in pool]
@@ -103,7 +103,5 @@ class NearestDemos:
         for text, row in zip(texts, sims, strict=True):
             order = np.argsort(-row, kind="stable")
             picked = self._pick(order, normalize_text(text, casefold=True))
-            if self.nearest == "last":
-                picked = picked[::-1]
-            out.append([self.pool[i] for i in picked])
+            out.append([self.pool[i] for i in reversed(picked)])  # nearest last
         return out

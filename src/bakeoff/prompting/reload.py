@@ -23,8 +23,11 @@ def rebuild_prompt(
     layout = PromptLayout(p["format"], p["instruction"], p["input_prefix"], p["output_prefix"])
     demos = read_examples(folder / "demos.jsonl")
     selector: DemoSelector = FixedDemos(demos)
-    if settings.shots and settings.demos == "knn":
-        selector = NearestDemos(demos, settings.shots, embedder_for(RunContext()))
+    if settings.shots and settings.demos in ("knn", "knn-balanced"):
+        balanced = settings.demos == "knn-balanced"
+        selector = NearestDemos(
+            demos, settings.shots, embedder_for(RunContext()), balanced=balanced
+        )
     return PromptCandidate(task, model, layout, selector, settings, p["strategy"])
 
 

@@ -195,8 +195,9 @@ class PromptStrategy:
         s = self.settings
         if s.shots == 0:
             return FixedDemos([])
-        if s.demos == "knn":
-            return NearestDemos(train, s.shots, embedder_for(ctx))
+        if s.demos in ("knn", "knn-balanced"):
+            balanced = s.demos == "knn-balanced"
+            return NearestDemos(train, s.shots, embedder_for(ctx), balanced=balanced)
         if s.demos == "stratified" and task.kind == "classification":
             return stratified_demos(train, s.shots, ctx.seed)
         return random_demos(train, s.shots, ctx.seed)
