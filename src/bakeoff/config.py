@@ -81,13 +81,16 @@ def settings_error(
             skip = {"train", "training", "prompt", "strategies"}
             parts = [str(x) for x in loc if x not in skip and not isinstance(x, int)]
             field = "--" + "-".join(parts).replace("_", "-")
+        if err["type"] == "value_error":  # a check across fields: its message names them
+            field = ""
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             message = "unknown setting"
         shown = err["type"] not in ("missing", "value_error") and "input" in err
         got = f" (got {err['input']!r})" if shown else ""  # a validator's message says enough
-        problems.append(Problem(where, None, field, message + got, f"see {docs}"))
+        problems.append(Problem(where, None, field or None, message + got, f"see {docs}"))
     if len(problems) == 1:
         p = problems[0]
-        return BakeoffError(f"{where}: {p.field}: {p.message} — {p.fix}.")
+        named = f"{p.field}: " if p.field else ""
+        return BakeoffError(f"{where}: {named}{p.message} — {p.fix}.")
     return ProblemsError(f"{where}: invalid settings", problems)

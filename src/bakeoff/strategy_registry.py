@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from bakeoff.artifacts import register_loader
-from bakeoff.config import StrictModel
+from bakeoff.config import StrictModel, settings_error
 from bakeoff.errors import BakeoffError
 from bakeoff.strategy import Candidate, Strategy
 from bakeoff.task.spec import TaskSpec
@@ -196,5 +196,6 @@ def load_candidate(folder: Path, allow_remote: bool = False) -> tuple[TaskSpec, 
     try:
         task = TaskSpec.model_validate(manifest["task"])
     except ValidationError as exc:
-        raise BakeoffError(f"{folder}/manifest.json: task: {exc.errors()[0]['msg']}") from None
+        where = f"{folder}/manifest.json: task"
+        raise settings_error(exc, where, "docs/tasks.md (or rerun the run)") from None
     return task, loader_for(folder, manifest)(folder, manifest, task)

@@ -73,6 +73,9 @@ def test_experiment_runs_its_grid_into_the_store_and_reports(
     assert code == 0 and "Recommendation:" in output
     code, output = invoke("advise", str(out), "--latency-ms", "0.001")
     assert code == 0 and "no candidate meets the constraints" in output
+    code, output = invoke("advise", str(out), "--new-data-every-months", "100")
+    flat = " ".join(output.split())
+    assert code == 2 and "constraints: --constraints" not in flat and "longer than" in flat
 
 
 def test_growing_the_grid_runs_only_the_new_runs(tmp_path: Path, tiny_model_dir: Path) -> None:

@@ -20,6 +20,7 @@ from bakeoff.analysis.compare import (
     learning_curves,
     wording_variance,
 )
+from bakeoff.config import settings_error
 from bakeoff.cost.tco import break_even, run_costs, tco
 from bakeoff.errors import BakeoffError
 from bakeoff.evaluation.paired import compare_pair
@@ -49,8 +50,7 @@ def load_context(
     try:
         spec = ExperimentSpec.model_validate(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        raise BakeoffError(f"constraints: {err['msg'].removeprefix('Value error, ')}") from None
+        raise settings_error(exc, "constraints", "bakeoff advise --help", flags=True) from None
     task = load_task(spec.task_path)
     splits = load_splits(task, limit_test=spec.test_size)
     if data_fingerprint(task, splits) != setup["data_sha256"]:
