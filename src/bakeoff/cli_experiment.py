@@ -9,7 +9,13 @@ from typing import Any
 from pydantic import ValidationError
 from rich.table import Table
 
-from bakeoff.cli_output import console, grid_progress, progress_factory, training_bar
+from bakeoff.cli_output import (
+    console,
+    grid_progress,
+    progress_factory,
+    set_quiet,
+    training_bar,
+)
 from bakeoff.config import settings_error
 from bakeoff.errors import BakeoffError
 
@@ -100,6 +106,7 @@ def _execute(spec: Any, out: Path, backend: Any, trust: bool) -> None:
         grid = grid_progress(len(experiment.runs))
         worker = Worker(progress=progress, train_progress=training_bar())
         store = experiment.run(out, worker, grid.start, grid.done)
+    set_quiet(False)  # --quiet hides the progress, not the final summary
     if is_main_process():
         _write_results_json(store, experiment, out)
         _report_and_print(store, out)

@@ -76,6 +76,8 @@ def test_run_writes_results_and_rerun_skips(tmp_path: Path, tiny_model_dir: Path
     assert code == 0, output
     assert json.loads(before)["runs"] == json.loads((out / "results.json").read_text())["runs"]
     assert output.count("already done") == 6
+    code, output = invoke(*args, "--quiet")  # progress hidden, the summary kept
+    assert code == 0 and "already done" not in output and "Recommendation:" in output
 
     # another seed adds runs (few-shot draws other demos; zero-shot has no seed to vary)
     code, output = invoke(*args, "--seed", "7")
