@@ -105,3 +105,19 @@ def test_pickles_and_remote_endpoints_in_artifacts_are_refused(
     (remote / "manifest.json").write_text("{not json")
     code, output = invoke("predict", "--artifact", str(remote), "--input", str(rows))
     assert code == 2 and "not a bakeoff manifest" in output and "Traceback" not in output
+
+
+def test_a_second_run_on_the_same_folder_refuses_while_the_first_holds_it(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    from bakeoff.experiment.store import exclusive
+
+    task = make_task(tmp_path)
+    out = tmp_path / "out"
+    args = ["run", "--task", str(task), "--model", str(tiny_model_dir), "--out", str(out)]
+    with exclusive(out):  # as a first `bakeoff run` in another process would
+        code, output = invoke(*args, "--wordings", "0")
+    assert code == 2 and "another `bakeoff run`" in output and f"pid {os.getpid()}" in output
+    assert not (out / "bakeoff.sqlite").exists()  # it computed nothing
+    code, output = invoke(*args, "--wordings", "0")  # the lock is gone with its holder
+    assert code == 0, output

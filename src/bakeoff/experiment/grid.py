@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from bakeoff.experiment.plan import RunConfig, check_wordings, run_settings
 from bakeoff.experiment.record import RunRecord
 from bakeoff.experiment.registry import default_training
 from bakeoff.experiment.spec import ExperimentSpec, StrategyEntry
-from bakeoff.experiment.store import STORE_NAME, RunStore
+from bakeoff.experiment.store import STORE_NAME, RunStore, exclusive
 from bakeoff.models.backends import BackendOptions
 from bakeoff.task.data import Splits, load_splits
 from bakeoff.task.spec import TaskSpec, load_task
@@ -156,8 +157,20 @@ class Experiment:
         on_start: OnStart = lambda index, total, run: None,
         on_done: OnDone = lambda record, skipped: None,
     ) -> RunStore:
-        """Run what the store does not hold yet; each record is stored the moment it exists."""
+        """Run what the store does not hold yet; each record is stored the moment it exists.
+        The driver holds the folder's lock throughout (a second run on it refuses)."""
         main = is_main_process()
+        with exclusive(out) if main else nullcontext():
+            return self._run(out, main, worker, on_start, on_done)
+
+    def _run(
+        self,
+        out: Path,
+        main: bool,
+        worker: Worker | None,
+        on_start: OnStart,
+        on_done: OnDone,
+    ) -> RunStore:
         store = RunStore(out / STORE_NAME, read_only=not main)
         spec = self.spec.model_dump(mode="json")
         spec["task"] = str(self.spec.task_path.resolve())  # the store is read from anywhere

@@ -8,9 +8,13 @@ setup is refused rather than mixed in.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +35,35 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 """
 STORE_NAME = "bakeoff.sqlite"
+
+
+LOCK_NAME = ".bakeoff.lock"
+
+
+@contextmanager
+def exclusive(folder: Path) -> Iterator[None]:
+    """One writer per output folder: a second `bakeoff run` on it refuses instead of computing
+    everything twice and training into the same checkpoints. The OS drops the lock when the
+    process ends, however it ends (kill -9 included), so a stale lock never blocks a rerun."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / LOCK_NAME, "a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise BakeoffError(
+                f"{folder}: another `bakeoff run` ({holder}) is writing here — wait for it to "
+                "finish (then rerun to pick up what is left), or use another --out folder."
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class RunStore:
