@@ -31,6 +31,10 @@ def register_loader(name: str, loader: Loader) -> None:
     _LOADERS[name] = loader
 
 
+def unregister_loader(name: str) -> None:
+    _LOADERS.pop(name, None)
+
+
 def write_manifest(folder: Path, loader: str, manifest: dict[str, Any]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     full = {"format": FORMAT, "bakeoff": __version__, "loader": loader, **manifest}

@@ -10,8 +10,8 @@ from pydantic import ValidationError
 from rich.table import Table
 
 from bakeoff.cli_output import (
+    GridProgress,
     console,
-    grid_progress,
     progress_factory,
     set_quiet,
     training_bar,
@@ -103,7 +103,7 @@ def _execute(spec: Any, out: Path, backend: Any, trust: bool) -> None:
         soft_wrap=True,
     )
     with progress_factory() as progress:
-        grid = grid_progress(len(experiment.runs))
+        grid = GridProgress()
         worker = Worker(progress=progress, train_progress=training_bar())
         store = experiment.run(out, worker, grid.start, grid.done)
     set_quiet(False)  # --quiet hides the progress, not the final summary

@@ -85,9 +85,8 @@ def set_quiet(quiet: bool) -> None:
 class GridProgress:
     """One line per run of the grid: which run, how many done and left, and an ETA."""
 
-    def __init__(self, total: int):
-        self.total, self.finished, self.seconds = total, 0, 0.0
-        self.started_at = 0.0
+    def __init__(self) -> None:
+        self.finished, self.seconds, self.started_at = 0, 0.0, 0.0
 
     def start(self, index: int, total: int, run: Any) -> None:
         self.started_at = time.perf_counter()
@@ -106,10 +105,6 @@ class GridProgress:
         self.finished += 1
         self.seconds += time.perf_counter() - self.started_at
         console.print(f"  [green]done[/] {record.label}: {metric} {value:.3f}")
-
-
-def grid_progress(total: int) -> GridProgress:
-    return GridProgress(total)
 
 
 def _duration(seconds: float) -> str:

@@ -67,6 +67,20 @@ def load_config_file(
         raise ProblemsError(f"{path}: invalid {what} file", problems) from None
 
 
+def _message(err: Mapping[str, Any]) -> str:
+    """What a pydantic error says, as bakeoff words it."""
+    if err["type"] == "extra_forbidden":
+        return "unknown setting"
+    return str(err["msg"]).removeprefix("Value error, ")
+
+
+def problems_in_one_line(exc: ValidationError) -> str:
+    """Every problem of a nested settings model on one line, for a validator's own message."""
+    return "; ".join(
+        f"`{'.'.join(str(x) for x in err['loc'])}` {_message(err)}" for err in exc.errors()
+    )
+
+
 def settings_error(
     exc: ValidationError, where: str, docs: str, flags: bool = False, prefix: str = ""
 ) -> BakeoffError:
@@ -83,9 +97,7 @@ def settings_error(
             field = "--" + "-".join(parts).replace("_", "-")
         if err["type"] == "value_error":  # a check across fields: its message names them
             field = ""
-        message = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            message = "unknown setting"
+        message = _message(err)
         shown = err["type"] not in ("missing", "value_error") and "input" in err
         got = f" (got {err['input']!r})" if shown else ""  # a validator's message says enough
         problems.append(Problem(where, None, field or None, message + got, f"see {docs}"))

@@ -30,7 +30,6 @@ class RunContext:
     """Everything a strategy may use besides the data: no globals."""
 
     seed: int = 0
-    out_dir: Path | None = None
     run_dir: Path | None = None  # this run's own folder (checkpoints, artifact)
     encoder_name: str = "minilm-l6"
     cache: dict[str, Any] = field(default_factory=dict)  # shared within one process

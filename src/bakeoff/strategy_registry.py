@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from bakeoff.artifacts import register_loader
+from bakeoff.artifacts import register_loader, unregister_loader
 from bakeoff.config import StrictModel, settings_error
 from bakeoff.errors import BakeoffError
 from bakeoff.strategy import Candidate, Strategy
@@ -117,6 +117,7 @@ def register_strategy(info: StrategyInfo) -> StrategyInfo:
 
 def unregister_strategy(name: str) -> None:
     _STRATEGIES.pop(name, None)
+    unregister_loader(name)
 
 
 def _load_builtins() -> None:
@@ -162,16 +163,6 @@ def resolve(name: str, where: str = "--strategy") -> Resolved:
     if not prompt_name:
         prompt_name = next(i.name for i in infos.values() if i.pairs_by_default)
     return Resolved(name, info, infos[prompt_name])
-
-
-def strategy_help() -> str:
-    """The strategies as the CLI's help lists them."""
-    infos = registered().values()
-    lines = [f"{i.name} ({i.kind}): {i.summary}" for i in infos]
-    hybrids = [n for n in strategy_names() if "+" in n]
-    if hybrids:
-        lines.append(f"hybrids: {', '.join(hybrids)}")
-    return "; ".join(lines)
 
 
 def load_candidate(folder: Path, allow_remote: bool = False) -> tuple[TaskSpec, Candidate]:

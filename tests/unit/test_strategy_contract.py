@@ -63,3 +63,22 @@ def test_strategy_contract(name: str, tmp_path: Path, tiny_model_dir: Path) -> N
     for a, b in zip(preds, again, strict=True):
         if a.probabilities is not None:
             assert b.probabilities == pytest.approx(a.probabilities, abs=1e-4)
+
+
+@pytest.mark.parametrize("demos", ["knn", "knn-balanced"])
+def test_nearest_neighbour_prompts_reload_with_their_demo_method(
+    demos: str, tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    """knn demos are chosen per row from the saved pool: a reload must choose them the same way
+    (balanced or not), so the reloaded prompts equal the run's prompts."""
+    task = load_task(make_task(tmp_path))
+    splits = load_splits(task)
+    lm = HFCausalLM.load(str(tiny_model_dir), inference_precision="fp32")
+    resolved = resolve("few-shot")
+    strategy = resolved.build(run_settings(resolved, PROMPT, 0, demos, None))
+    candidate = strategy.adapt(task, lm, splits.train, splits.validation, RunContext())
+    candidate.save(tmp_path / "artifact")
+    _, reloaded = load_candidate(tmp_path / "artifact")
+    texts = [ex.text for ex in splits.test]
+    assert reloaded.prompts(texts) == candidate.prompts(texts)  # type: ignore[attr-defined]
+    assert reloaded.selector.balanced == (demos == "knn-balanced")  # type: ignore[attr-defined]

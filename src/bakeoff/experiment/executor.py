@@ -106,7 +106,6 @@ def execute(job: RunJob, worker: Worker | None = None) -> RunRecord:
     strategy = build_strategy(run)
     ctx = RunContext(
         seed=run.seed,
-        out_dir=job.run_dir.parent.parent if job.run_dir else None,
         run_dir=job.run_dir,
         encoder_name=job.encoder_name,
         cache=worker.cache,

@@ -72,7 +72,8 @@ def plan_runs(spec: ExperimentSpec, sizes: list[int]) -> list[RunConfig]:
     for model_index, model in enumerate(spec.models):
         for index, entry in enumerate(spec.entries):
             resolved = entry.resolved
-            if resolved.main.own_model is not None and model_index > 0:
+            own_model = resolved.main.own_model
+            if own_model is not None and model_index > 0:
                 continue
             axes = resolved.axes
             shots = entry.shots or prompt.shots
@@ -86,8 +87,7 @@ def plan_runs(spec: ExperimentSpec, sizes: list[int]) -> list[RunConfig]:
                         settings = run_settings(
                             resolved, {**base, "shots": shots}, wording, demos, training
                         )
-                        own = resolved.main.own_model
-                        name = own(settings) if own is not None else model
+                        name = own_model(settings) if own_model is not None else model
                         runs.append(RunConfig(entry.name, settings, name, seed, size))
     unique = {run.key: run for run in runs}
     if len(unique) != len(runs):
@@ -161,30 +161,20 @@ class Experiment:
         The driver holds the folder's lock throughout (a second run on it refuses)."""
         main = is_main_process()
         with exclusive(out) if main else nullcontext():
-            return self._run(out, main, worker, on_start, on_done)
-
-    def _run(
-        self,
-        out: Path,
-        main: bool,
-        worker: Worker | None,
-        on_start: OnStart,
-        on_done: OnDone,
-    ) -> RunStore:
-        store = RunStore(out / STORE_NAME, read_only=not main)
-        spec = self.spec.model_dump(mode="json")
-        spec["task"] = str(self.spec.task_path.resolve())  # the store is read from anywhere
-        if main:
-            store.claim_setup(self.setup, spec)
-        records = {r.key: r for r in store.runs()}
-        worker = worker or Worker()
-        for index, run in enumerate(self.runs):
-            if run.key in records:
-                on_done(records[run.key], True)
-                continue
-            on_start(index, len(self.runs), run)
-            record = execute(self.job(run, out), worker)
+            store = RunStore(out / STORE_NAME, read_only=not main)
+            spec = self.spec.model_dump(mode="json")
+            spec["task"] = str(self.spec.task_path.resolve())  # the store is read from anywhere
             if main:
-                store.add(record)
-            on_done(record, False)
+                store.claim_setup(self.setup, spec)
+            records = {r.key: r for r in store.runs()}
+            worker = worker or Worker()
+            for index, run in enumerate(self.runs):
+                if run.key in records:
+                    on_done(records[run.key], True)
+                    continue
+                on_start(index, len(self.runs), run)
+                record = execute(self.job(run, out), worker)
+                if main:
+                    store.add(record)
+                on_done(record, False)
         return store

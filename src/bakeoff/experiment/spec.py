@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from bakeoff.config import StrictModel, load_config_file
+from bakeoff.config import StrictModel, load_config_file, problems_in_one_line
 from bakeoff.errors import BakeoffError
 from bakeoff.models.backends import BackendOptions, check_no_url_secrets
 from bakeoff.pricing import Constraints, Prices
@@ -25,16 +25,6 @@ from bakeoff.prompting.demos import DemoMethod
 from bakeoff.strategy_registry import Resolved, resolve
 
 DOCS = "docs/experiments.md"
-
-
-def _problems(exc: ValidationError) -> str:
-    """Every problem of a nested settings model, on one line."""
-    parts = []
-    for err in exc.errors():
-        field = ".".join(str(x) for x in err["loc"])
-        message = "unknown setting" if err["type"] == "extra_forbidden" else err["msg"]
-        parts.append(f"`{field}` {message.removeprefix('Value error, ')}")
-    return "; ".join(parts)
 
 
 class StrategyEntry(StrictModel):
@@ -74,14 +64,14 @@ class StrategyEntry(StrictModel):
             try:
                 info.settings.model_validate(own)
             except ValidationError as exc:
-                raise ValueError(f"`{key}`: {_problems(exc)}") from None
+                raise ValueError(f"`{key}`: {problems_in_one_line(exc)}") from None
         if self.training:
             from bakeoff.finetuning.config import TrainConfig
 
             try:
                 TrainConfig.model_validate({**info.training_defaults, **self.training})
             except ValidationError as exc:
-                raise ValueError(f"`training`: {_problems(exc)}") from None
+                raise ValueError(f"`training`: {problems_in_one_line(exc)}") from None
         if (self.demos or self.shots) and not resolved.uses_demos:
             raise ValueError(f"`demos`/`shots` apply to few-shot prompts, not to '{self.name}'")
         return self

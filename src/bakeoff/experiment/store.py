@@ -111,8 +111,6 @@ class RunStore:
                 )
 
     def done_keys(self) -> set[str]:
-        if not self._has_runs_table():
-            return set()
         return {row[0] for row in self.conn.execute("SELECT key FROM runs")}
 
     def count(self) -> int:

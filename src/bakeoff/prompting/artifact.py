@@ -1,7 +1,6 @@
-"""A prompt candidate's artifact: its demos and the exact prompt, and how to rebuild it.
-
-A tuned candidate (LoRA, full, prompt tuning) is a prompt over trained weights: it writes the
-same files and adds its weights (finetuning/artifact.py).
+"""A prompt candidate's artifact: its demos and the exact prompt (prompting/reload.py rebuilds
+it). A tuned candidate (LoRA, full, prompt tuning) is a prompt over trained weights: it writes
+the same files and adds its weights (finetuning/causal.py; reloaded by tuned_artifact.py).
 """
 
 from __future__ import annotations

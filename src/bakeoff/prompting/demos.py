@@ -51,6 +51,9 @@ def stratified_demos(pool: list[Example], k: int, seed: int) -> FixedDemos:
     return FixedDemos(chosen)
 
 
+KNN_METHODS = {"knn": False, "knn-balanced": True}  # demo method -> balanced
+
+
 class NearestDemos:
     """The `k` train rows closest to each input by sentence embedding; nearest comes last.
 

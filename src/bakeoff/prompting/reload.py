@@ -7,7 +7,7 @@ from typing import Any
 
 from bakeoff.models.base import LanguageModel
 from bakeoff.prompting.artifact import read_examples
-from bakeoff.prompting.demos import DemoSelector, FixedDemos, NearestDemos
+from bakeoff.prompting.demos import KNN_METHODS, DemoSelector, FixedDemos, NearestDemos
 from bakeoff.prompting.layout import PromptLayout
 from bakeoff.prompting.strategies import PromptCandidate, PromptSettings, embedder_for
 from bakeoff.strategy import RunContext
@@ -23,10 +23,10 @@ def rebuild_prompt(
     layout = PromptLayout(p["format"], p["instruction"], p["input_prefix"], p["output_prefix"])
     demos = read_examples(folder / "demos.jsonl")
     selector: DemoSelector = FixedDemos(demos)
-    if settings.shots and settings.demos in ("knn", "knn-balanced"):
-        balanced = settings.demos == "knn-balanced"
+    if settings.shots and settings.demos in KNN_METHODS:
+        embedder = embedder_for(RunContext())
         selector = NearestDemos(
-            demos, settings.shots, embedder_for(RunContext()), balanced=balanced
+            demos, settings.shots, embedder, balanced=KNN_METHODS[settings.demos]
         )
     return PromptCandidate(task, model, layout, selector, settings, p["strategy"])
 

@@ -22,6 +22,7 @@ from bakeoff.prompting.decode import (
     softmax,
 )
 from bakeoff.prompting.demos import (
+    KNN_METHODS,
     DemoMethod,
     DemoSelector,
     FixedDemos,
@@ -195,9 +196,8 @@ class PromptStrategy:
         s = self.settings
         if s.shots == 0:
             return FixedDemos([])
-        if s.demos in ("knn", "knn-balanced"):
-            balanced = s.demos == "knn-balanced"
-            return NearestDemos(train, s.shots, embedder_for(ctx), balanced=balanced)
+        if s.demos in KNN_METHODS:
+            return NearestDemos(train, s.shots, embedder_for(ctx), balanced=KNN_METHODS[s.demos])
         if s.demos == "stratified" and task.kind == "classification":
             return stratified_demos(train, s.shots, ctx.seed)
         return random_demos(train, s.shots, ctx.seed)
