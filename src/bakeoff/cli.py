@@ -9,13 +9,12 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from bakeoff.cli_errors import user_errors
 from bakeoff.errors import BakeoffError
 from bakeoff.strategy_registry import strategy_names
 
@@ -30,20 +29,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-
-
-@contextmanager
-def user_errors() -> Iterator[None]:
-    """Bad input ends in one clear paragraph and exit code 2, never a traceback."""
-    try:
-        yield
-    except BakeoffError as exc:
-        from rich.console import Console
-
-        Console(stderr=True, highlight=False, soft_wrap=True).print(
-            f"[bold red]error:[/] {exc}", markup=True
-        )
-        raise typer.Exit(2) from None
 
 
 def _parse_int_list(text: str, what: str) -> list[int]:
@@ -295,6 +280,17 @@ def status(
 
     with user_errors():
         print_status(folder)
+
+
+@app.command()
+def rebuild(
+    folder: Annotated[Path, typer.Argument(help="An experiment's output folder.")],
+) -> None:
+    """Rebuild a damaged or lost store from the runs' folders (each holds its record)."""
+    from bakeoff.cli_experiment import rebuild_store
+
+    with user_errors():
+        rebuild_store(folder)
 
 
 @app.command()

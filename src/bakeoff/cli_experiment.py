@@ -169,12 +169,10 @@ def print_recommendation(rec: dict[str, Any]) -> None:
 def print_status(folder: Path) -> None:
     from bakeoff.experiment.grid import Experiment
     from bakeoff.experiment.spec import ExperimentSpec
-    from bakeoff.experiment.store import RunStore
+    from bakeoff.experiment.store import RECORD_NAME, RunStore
 
     store = RunStore.open_existing(folder)
-    raw = store.meta("experiment")
-    if raw is None:
-        raise BakeoffError(f"{store.path}: no experiment recorded in this store.")
+    raw = store.experiment()
     experiment = Experiment(ExperimentSpec.model_validate(raw))
     done = store.done_keys()
     table = Table(title=f"{experiment.spec.name}: {len(done)} of {len(experiment.runs)} runs done")
@@ -184,7 +182,33 @@ def print_status(folder: Path) -> None:
         state = "[green]done[/]" if run.key in done else "[yellow]to run[/]"
         table.add_row(run.label, run.model, state)
     console.print(table)
-    console.print(f"integrity: {store.integrity()}")
+    integrity = store.integrity()
+    console.print(f"integrity: {integrity}")
+    saved = {p.parent.name for p in (folder / "runs").glob(f"*/{RECORD_NAME}")}
+    missing = saved - done
+    if integrity != "ok" or missing:
+        why = (
+            f"SQLite reports '{integrity}'"
+            if integrity != "ok"
+            else (
+                f"{len(missing)} finished run(s) have a record in their folder but not in the store"
+            )
+        )
+        console.print(
+            f"[yellow]{why}[/] — `bakeoff rebuild {folder}` rebuilds the store from the runs' "
+            "folders (the old file is kept aside)."
+        )
+
+
+def rebuild_store(folder: Path) -> None:
+    from bakeoff.experiment.store import rebuild
+
+    restored, unreadable, aside = rebuild(folder)
+    if aside is not None:
+        console.print(f"old store moved to {aside}")
+    console.print(f"rebuilt {folder / 'bakeoff.sqlite'}: {restored} run(s) restored")
+    for path in unreadable:
+        console.print(f"[yellow]skipped[/] {path}: unreadable — that run is redone by the next run")
 
 
 def write_reports(folder: Path) -> None:

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -34,6 +35,8 @@ def print_data_summary(task: TaskSpec, splits: Splits) -> None:
         console.print(f"  test labels:  {info['test_labels']}")
     if info["dropped"]:
         console.print(f"  [yellow]dropped rows by reason:[/] {info['dropped']}")
+    if info["truncated"]:
+        console.print(f"  [yellow]inputs cut to data.max_input_chars:[/] {info['truncated']}")
 
 
 @contextmanager
@@ -105,6 +108,8 @@ class GridProgress:
         self.finished += 1
         self.seconds += time.perf_counter() - self.started_at
         console.print(f"  [green]done[/] {record.label}: {metric} {value:.3f}")
+        for warning in (record.training or {}).get("warnings", []):
+            console.print(f"  [yellow]warning:[/] {escape(warning)}")
 
 
 def _duration(seconds: float) -> str:

@@ -24,6 +24,8 @@ def render_template(source: str, variables: dict[str, Any]) -> str:
         raise TemplateError(f"template syntax error at line {exc.lineno}: {exc.message}") from None
     except SecurityError as exc:
         raise TemplateError(f"template blocked by the sandbox ({exc})") from None
+    except Exception as exc:  # the template's own expressions: 1/0, int('x'), …
+        raise TemplateError(f"template failed: {type(exc).__name__}: {exc}") from None
 
 
 def check_template(source: str) -> str | None:

@@ -49,3 +49,10 @@ class Usage:
     prompt_tokens_per_row: float
     output_tokens_per_row: float
     flops_per_row: float
+    # how latency was found (cost/clock.py): the wall clock when the machine was quiet, else
+    # CPU time over threads; the raw figures stay beside it
+    latency_method: str = "wall clock"
+    wall_ms_per_row: float | None = None
+    cpu_ms_per_row: float | None = None
+    others_share: float | None = None  # of the machine's CPU used by other processes meanwhile
+    contended: bool = False

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bakeoff.cost.clock import Timing, timed
 from bakeoff.evaluation.score import score_predictions
 from bakeoff.experiment.plan import RunConfig
 from bakeoff.experiment.record import RunRecord, Usage
@@ -80,22 +81,28 @@ def is_main_process() -> bool:
     return os.environ.get("RANK", "0") == "0"
 
 
-def usage(preds: list[Prediction], seconds: float, adapt_seconds: float, n_params: int) -> Usage:
+def usage(preds: list[Prediction], timing: Timing, adapt_seconds: float, n_params: int) -> Usage:
     import torch
 
     n = max(len(preds), 1)
     prompt = sum(p.prompt_tokens for p in preds) / n
     output = sum(p.output_tokens for p in preds) / n
+    seconds, method = timing.quiet_seconds()
     return Usage(
         device="cuda" if torch.cuda.is_available() else "cpu",
         rows=len(preds),
         adapt_seconds=adapt_seconds,
-        predict_seconds=seconds,
+        predict_seconds=timing.wall_seconds,
         rows_per_second=len(preds) / seconds if seconds > 0 else 0.0,
         latency_ms_per_row=1000 * seconds / n,
         prompt_tokens_per_row=prompt,
         output_tokens_per_row=output,
         flops_per_row=2.0 * n_params * (prompt + output),
+        latency_method=method,
+        wall_ms_per_row=1000 * timing.wall_seconds / n,
+        cpu_ms_per_row=1000 * timing.cpu_seconds / n,
+        others_share=timing.others_share,
+        contended=timing.contended,
     )
 
 
@@ -116,9 +123,8 @@ def execute(job: RunJob, worker: Worker | None = None) -> RunRecord:
     seed_everything(run.seed)  # each run alike whatever ran before it in this process
     candidate = strategy.adapt(task, lm, splits.train, splits.validation, ctx)  # type: ignore[arg-type]
     adapt_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    preds = candidate.predict(splits.test, worker.progress(run.label, len(splits.test)))
-    seconds = time.perf_counter() - start
+    with timed() as timing:
+        preds = candidate.predict(splits.test, worker.progress(run.label, len(splits.test)))
     scored = score_predictions(task, splits.test, [p.output for p in preds], seed=run.seed)
     artifact = None
     if job.run_dir is not None and is_main_process():
@@ -138,7 +144,7 @@ def execute(job: RunJob, worker: Worker | None = None) -> RunRecord:
         train_size=run.train_size,
         settings=run.settings,
         metrics=metrics,
-        usage=usage(preds, seconds, adapt_seconds, n_params),
+        usage=usage(preds, timing, adapt_seconds, n_params),
         predictions=[
             {
                 "id": p.id,

@@ -7,6 +7,7 @@ those the store does not have yet, and record each one the moment it finishes.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import replace
@@ -19,8 +20,8 @@ from bakeoff.experiment.executor import RunJob, Worker, execute, is_main_process
 from bakeoff.experiment.plan import RunConfig, check_wordings, run_settings
 from bakeoff.experiment.record import RunRecord
 from bakeoff.experiment.registry import default_training
-from bakeoff.experiment.spec import ExperimentSpec, StrategyEntry
-from bakeoff.experiment.store import STORE_NAME, RunStore, exclusive
+from bakeoff.experiment.spec import DEFAULT_MAX_RUNS, ExperimentSpec, StrategyEntry
+from bakeoff.experiment.store import STORE_NAME, RunStore, exclusive, save_record
 from bakeoff.models.backends import BackendOptions
 from bakeoff.task.data import Splits, load_splits
 from bakeoff.task.spec import TaskSpec, load_task
@@ -117,6 +118,12 @@ class Experiment:
                 f"{spec.at('budget')}: the grid has {len(self.runs)} runs but budget.max_runs is "
                 f"{limit} — drop strategies, sizes, seeds or wordings, or raise the limit."
             )
+        if limit is None and len(self.runs) > DEFAULT_MAX_RUNS:
+            raise BakeoffError(
+                f"{spec.where}: the grid has {len(self.runs)} runs, over the default cap of "
+                f"{DEFAULT_MAX_RUNS} — drop strategies, sizes, seeds or wordings, or confirm "
+                f"with `budget: {{max_runs: {len(self.runs)}}}`."
+            )
         self._subsets: dict[tuple[int | None, int], Splits] = {}
 
     @property
@@ -164,6 +171,7 @@ class Experiment:
             store = RunStore(out / STORE_NAME, read_only=not main)
             spec = self.spec.model_dump(mode="json")
             spec["task"] = str(self.spec.task_path.resolve())  # the store is read from anywhere
+            spec["task_from_store"] = os.path.relpath(spec["task"], out.resolve())  # or moved
             if main:
                 store.claim_setup(self.setup, spec)
             records = {r.key: r for r in store.runs()}
@@ -173,8 +181,11 @@ class Experiment:
                     on_done(records[run.key], True)
                     continue
                 on_start(index, len(self.runs), run)
-                record = execute(self.job(run, out), worker)
+                job = self.job(run, out)
+                record = execute(job, worker)
                 if main:
+                    if job.run_dir is not None:
+                        save_record(job.run_dir, record)
                     store.add(record)
                 on_done(record, False)
         return store

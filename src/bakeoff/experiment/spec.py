@@ -99,8 +99,15 @@ class PromptDefaults(StrictModel):
     demos: DemoMethod = "knn"
 
 
+DEFAULT_MAX_RUNS = 200  # a typo in a grid (seeds: 100) should not start days of compute
+
+
 class Budget(StrictModel):
-    max_runs: int | None = Field(default=None, ge=1, description="Refuse larger grids.")
+    max_runs: int | None = Field(
+        default=None,
+        ge=1,
+        description=f"Refuse larger grids (unset: at most {DEFAULT_MAX_RUNS}; set it to exceed).",
+    )
     max_train_minutes: float | None = Field(
         default=None, gt=0, description="Per run: training stops (best checkpoint kept) at this."
     )

@@ -18,8 +18,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
+from bakeoff.atomic import write_json_atomic
+from bakeoff.config import problems_in_one_line
 from bakeoff.errors import BakeoffError
 from bakeoff.experiment.record import RunRecord
+from bakeoff.experiment.spec import ExperimentSpec
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -45,6 +50,10 @@ def exclusive(folder: Path) -> Iterator[None]:
     """One writer per output folder: a second `bakeoff run` on it refuses instead of computing
     everything twice and training into the same checkpoints. The OS drops the lock when the
     process ends, however it ends (kill -9 included), so a stale lock never blocks a rerun."""
+    if folder.exists() and not folder.is_dir():
+        raise BakeoffError(
+            f"{folder}: is a file, not a folder — give --out a folder (new or one of bakeoff's)."
+        )
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / LOCK_NAME, "a+", encoding="utf-8") as handle:
         try:
@@ -66,32 +75,86 @@ def exclusive(folder: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+SETUP_NAME = "setup.json"  # the setup and experiment again, beside the store, for `rebuild`
+RECORD_NAME = "record.json"  # each run's record again, in its folder, for `rebuild`
+
+
+def _damaged(path: Path, exc: sqlite3.Error) -> BakeoffError:
+    folder = path.parent
+    if path.exists() and not os.access(path, os.W_OK) and "readonly" in str(exc):
+        return BakeoffError(
+            f"{path}: the store is read-only ({exc}) — make it writable (chmod u+w) or copy the "
+            "folder somewhere you can write."
+        )
+    return BakeoffError(
+        f"{path}: the store is damaged or not a bakeoff store ({exc}) — rebuild it from the "
+        f"runs' folders with `bakeoff rebuild {folder}` (the damaged file is kept aside)."
+    )
+
+
+@contextmanager
+def _guarded(path: Path) -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise _damaged(path, exc) from None
+
+
 class RunStore:
     def __init__(self, path: Path, read_only: bool = False):
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(path, timeout=30)
-        if not read_only:  # the driver alone writes (extra torchrun processes only read)
-            self.conn.execute("PRAGMA journal_mode=WAL")
-            self.conn.execute("PRAGMA synchronous=FULL")
-            self.conn.executescript(SCHEMA)
+        with _guarded(path):
+            self.conn = sqlite3.connect(path, timeout=30)
+            if read_only:  # fail now, not at the first query, on a file that is no database
+                self.conn.execute("SELECT 1 FROM sqlite_master").fetchone()
+            else:  # the driver alone writes (extra torchrun processes only read)
+                self.conn.execute("PRAGMA journal_mode=WAL")
+                self.conn.execute("PRAGMA synchronous=FULL")
+                self.conn.executescript(SCHEMA)
 
     @classmethod
     def open_existing(cls, folder: Path) -> RunStore:
+        """The store of an output folder, for reading (status, report, advise, serve)."""
         path = folder / STORE_NAME
         if not path.exists():
             raise BakeoffError(
                 f"{folder}: no {STORE_NAME} here — run `bakeoff run experiment.yaml --out "
                 f"{folder}` first, or point at the folder you gave as --out."
             )
-        return cls(path)
+        return cls(path, read_only=True)
 
     def close(self) -> None:
         self.conn.close()
 
     def meta(self, key: str) -> Any:
-        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return None if row is None else json.loads(row[0])
+        with _guarded(self.path):
+            row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        try:
+            return None if row is None else json.loads(row[0])
+        except json.JSONDecodeError as exc:
+            raise _damaged(self.path, sqlite3.DatabaseError(f"meta '{key}': {exc}")) from None
+
+    def experiment(self) -> dict[str, Any]:
+        """The recorded experiment, its task path fixed up when the folders were moved together
+        (the task is then found at its recorded place relative to the store)."""
+        raw = self.meta("experiment")
+        if not isinstance(raw, dict) or "task" not in raw:
+            raise BakeoffError(
+                f"{self.path}: no experiment recorded in this store — rerun `bakeoff run` into "
+                "this folder, or point at the folder you gave as --out."
+            )
+        relative = raw.pop("task_from_store", None)
+        try:
+            ExperimentSpec.model_validate(raw)  # a tampered record is damage, not user error
+        except ValidationError as exc:
+            reason = f"the recorded experiment is invalid: {problems_in_one_line(exc)}"
+            raise _damaged(self.path, sqlite3.DatabaseError(reason)) from None
+        if not Path(raw["task"]).exists() and isinstance(relative, str):
+            moved = os.path.normpath(self.path.parent.resolve() / relative)
+            if Path(moved).exists():
+                raw["task"] = moved
+        return raw
 
     def claim_setup(self, setup: dict[str, Any], spec: dict[str, Any]) -> None:
         """Record the setup, or refuse if this store holds runs of another one."""
@@ -103,7 +166,8 @@ class RunStore:
                 f"{self.path}: holds runs of a different setup ({', '.join(changed)} changed) — "
                 "use another --out folder so results are not mixed."
             )
-        with self.conn:
+        write_json_atomic(self.path.parent / SETUP_NAME, {"setup": setup, "experiment": spec})
+        with _guarded(self.path), self.conn:
             for key, value in (("setup", setup), ("experiment", spec)):
                 self.conn.execute(
                     "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
@@ -111,13 +175,16 @@ class RunStore:
                 )
 
     def done_keys(self) -> set[str]:
-        return {row[0] for row in self.conn.execute("SELECT key FROM runs")}
+        if not self._has_runs_table():
+            return set()
+        with _guarded(self.path):
+            return {row[0] for row in self.conn.execute("SELECT key FROM runs")}
 
     def count(self) -> int:
-        return int(self.conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
+        return len(self.done_keys())
 
     def add(self, record: RunRecord) -> None:
-        with self.conn:  # one transaction: the whole row or nothing
+        with _guarded(self.path), self.conn:  # one transaction: the whole row or nothing
             self.conn.execute(
                 "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -135,12 +202,62 @@ class RunStore:
     def runs(self) -> list[RunRecord]:
         if not self._has_runs_table():
             return []
-        rows = self.conn.execute("SELECT record FROM runs ORDER BY finished_at")
-        return [RunRecord.from_json(json.loads(row[0])) for row in rows]
+        with _guarded(self.path):
+            rows = self.conn.execute("SELECT record FROM runs ORDER BY finished_at").fetchall()
+        try:
+            return [RunRecord.from_json(json.loads(row[0])) for row in rows]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise _damaged(self.path, sqlite3.DatabaseError(f"a run's record: {exc}")) from None
 
     def _has_runs_table(self) -> bool:
         query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'"
-        return self.conn.execute(query).fetchone() is not None
+        with _guarded(self.path):
+            return self.conn.execute(query).fetchone() is not None
 
     def integrity(self) -> str:
-        return str(self.conn.execute("PRAGMA integrity_check").fetchone()[0])
+        """ "ok", or what SQLite found wrong with the file."""
+        try:
+            return str(self.conn.execute("PRAGMA integrity_check").fetchone()[0])
+        except sqlite3.Error as exc:
+            return str(exc)
+
+
+def save_record(run_dir: Path, record: RunRecord) -> None:
+    """The run's record in its own folder too: the store can be rebuilt from these."""
+    write_json_atomic(run_dir / RECORD_NAME, record.to_json())
+
+
+def rebuild(folder: Path) -> tuple[int, list[str], Path | None]:
+    """A new store from `setup.json` and every `runs/*/record.json`; the old file (if any) is
+    moved aside. Returns (runs restored, unreadable record files, where the old store went)."""
+    try:
+        saved = json.loads((folder / SETUP_NAME).read_text(encoding="utf-8"))
+        setup, spec = saved["setup"], saved["experiment"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise BakeoffError(
+            f"{folder / SETUP_NAME}: cannot rebuild without it ({type(exc).__name__}: {exc}) — "
+            "rerun the experiment into this folder: finished runs are recomputed."
+        ) from None
+    with exclusive(folder):
+        aside = None
+        path = folder / STORE_NAME
+        if path.exists():
+            aside = path.with_name(f"{STORE_NAME}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+            path.rename(aside)
+        for suffix in ("-wal", "-shm", "-journal"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        store = RunStore(path)
+        store.claim_setup(setup, spec)
+        restored, unreadable = 0, []
+        for record_file in sorted(
+            (folder / "runs").glob(f"*/{RECORD_NAME}"), key=lambda p: p.stat().st_mtime
+        ):
+            try:
+                record = RunRecord.from_json(json.loads(record_file.read_text(encoding="utf-8")))
+            except (OSError, ValueError, KeyError, TypeError):
+                unreadable.append(str(record_file))
+                continue
+            store.add(record)
+            restored += 1
+        store.close()
+    return restored, unreadable, aside

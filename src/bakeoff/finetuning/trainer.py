@@ -8,6 +8,7 @@ where it stopped. Runs under Hugging Face Accelerate: `accelerate launch` scales
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Callable
@@ -108,6 +109,26 @@ def overfitting_warning(history: list[dict[str, float]]) -> str | None:
     return None
 
 
+RISES_TO_WARN = 3  # evaluations in a row with a higher train loss than the one before
+
+
+def divergence_warning(history: list[dict[str, float]]) -> str | None:
+    """The train loss rose at each of the last few evaluations (or is no number): the learning
+    rate is likely too high."""
+    losses = [h["train_loss"] for h in history]
+    if losses and not math.isfinite(losses[-1]):
+        step = int(history[-1]["step"])
+        return f"step {step}: train loss is {losses[-1]} — training diverged; lower --lr."
+    recent = losses[-(RISES_TO_WARN + 1) :]
+    if len(recent) == RISES_TO_WARN + 1 and all(b > a for a, b in itertools.pairwise(recent)):
+        return (
+            f"step {int(history[-1]['step'])}: train loss rose {RISES_TO_WARN} evaluations in a "
+            f"row ({recent[0]:.3g} → {recent[-1]:.3g}) — training is diverging; lower --lr "
+            "(the best checkpoint is kept)."
+        )
+    return None
+
+
 def train(
     job: TrainJob,
     cfg: TrainConfig,
@@ -189,9 +210,11 @@ def train(
             loop["bad_evals"] = 0
         else:
             loop["bad_evals"] += 1
-        warning = overfitting_warning(report.history)
-        if warning and warning not in report.warnings:
-            report.warnings.append(warning)
+        for warning in (overfitting_warning(report.history), divergence_warning(report.history)):
+            if warning and warning not in report.warnings:
+                report.warnings.append(warning)
+        if not math.isfinite(train_loss):
+            report.stopped_early = True  # nothing more to learn from NaN weights
         if loop["bad_evals"] >= cfg.patience:
             report.stopped_early = True
         if progress:

@@ -43,6 +43,31 @@ def _gguf_bar_obeys_transformers() -> Iterator[None]:
         yield
 
 
+TEMP_PREFIX = ".tmp-"  # + the writer's pid: a conversion killed midway is swept next time
+
+
+def sweep_stale_temps(folder: Path) -> list[Path]:
+    """Remove the temporary folders of writers that are gone (killed during a conversion)."""
+    removed = []
+    for tmp in folder.glob(f"{TEMP_PREFIX}*"):
+        pid = tmp.name.removeprefix(TEMP_PREFIX).split("-", 1)[0]
+        if pid.isdigit() and _alive(int(pid)):
+            continue
+        shutil.rmtree(tmp, ignore_errors=True)
+        removed.append(tmp)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _convert_gguf(source: ModelSource, target: Path) -> None:
     """Dequantise a GGUF file into a safetensors folder, atomically."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -55,7 +80,8 @@ def _convert_gguf(source: ModelSource, target: Path) -> None:
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".tmp-"))
+    sweep_stale_temps(target.parent)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f"{TEMP_PREFIX}{os.getpid()}-"))
     try:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)

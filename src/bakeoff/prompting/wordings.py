@@ -31,18 +31,8 @@ def render_instruction(task: TaskSpec, index: int) -> str:
     options = wordings(task)
     if not 0 <= index < len(options):
         raise IndexError(f"wording {index} does not exist; this task has {len(options)}")
-    labels = task.labels or []
-    text = render_template(
-        options[index],
-        {
-            "labels": ", ".join(label.words for label in labels),
-            "label_list": [label.words for label in labels],
-            "description": task.description or "",
-            "input_name": task.prompt.input_prefix,
-            "output_name": task.prompt.output_prefix,
-        },
-    ).strip()
-    described = [label for label in labels if label.description]
+    text = render_template(options[index], task.instruction_variables()).strip()
+    described = [label for label in task.labels or [] if label.description]
     if described:
         text += "\n" + "\n".join(f"- {label.words}: {label.description}" for label in described)
     return text

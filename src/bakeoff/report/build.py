@@ -21,6 +21,7 @@ from bakeoff.analysis.compare import (
     wording_variance,
 )
 from bakeoff.config import settings_error
+from bakeoff.cost.clock import CONTENDED_SHARE
 from bakeoff.cost.tco import break_even, run_costs, tco
 from bakeoff.errors import BakeoffError
 from bakeoff.evaluation.paired import compare_pair
@@ -41,9 +42,9 @@ def load_context(
     store: RunStore, constraints: dict[str, Any] | None = None
 ) -> tuple[ExperimentSpec, TaskSpec, list[Example]]:
     """The experiment (with any constraint overrides), task and test rows of the store's runs."""
-    raw = store.meta("experiment")
+    raw = store.experiment()
     setup = store.meta("setup")
-    if raw is None or setup is None:
+    if setup is None:
         raise BakeoffError(f"{store.path}: not an experiment store (no setup recorded).")
     if constraints:
         raw = {**raw, "constraints": {**raw.get("constraints", {}), **constraints}}
@@ -172,6 +173,7 @@ def build_report(store: RunStore, constraints: dict[str, Any] | None = None) -> 
         "paired": paired,
         "learning_curves": learning_curves(ranked, sizes),
         "crossover": crossover(ranked, sizes),
+        "cost_method": cost_method(runs),
         "wording": wording,
         "volume": volume_curves(ranked, spec.constraints, recommendation.choice),
         "confusion": _confusions(ranked, by_key) if task.kind == "classification" else [],
@@ -179,6 +181,22 @@ def build_report(store: RunStore, constraints: dict[str, Any] | None = None) -> 
         "recommendation": recommendation.as_dict(),
         "champion": _champion(champion, champion_run),
     }
+
+
+def cost_method(runs: list[Run]) -> dict[str, Any]:
+    """How latency (and so money per request) was measured, and which runs the machine's load
+    may have touched."""
+    contended = [r.label for r in runs if r.usage.contended]
+    summary = (
+        "Latency is the wall-clock time of predicting the test split, per row, while the machine "
+        f"was quiet; where other processes took over {CONTENDED_SHARE:.0%} of the machine's CPU "
+        "meanwhile (read from /proc/stat), it is this process's CPU time spread over its compute "
+        "threads instead, which load barely moves. Money per request = latency × the hourly "
+        "price + tokens × token prices."
+    )
+    if contended:
+        summary += f" Measured under contention (estimated): {', '.join(contended)}."
+    return {"summary": summary, "contended": contended}
 
 
 def _run_summary(run: Run, metric: str) -> dict[str, Any]:

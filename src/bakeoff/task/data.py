@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bakeoff.errors import BakeoffError, Problem, ProblemsError
 from bakeoff.task.example import Example
@@ -20,12 +21,15 @@ class Splits:
     validation: list[Example]
     test: list[Example]
     dropped: dict[str, int] = field(default_factory=dict)  # reason -> rows dropped
+    truncated: int = 0  # inputs cut to the task's `data.max_input_chars` (when it asks)
 
     def digest(self, salt: str = "") -> str:
-        """A short hash of every row (id, text, target) of every split, after `salt`."""
+        """A short hash of the content (split, text, target) of every row, after `salt`: where
+        the files live does not count, so a moved or copied folder keeps its fingerprint."""
         digest = hashlib.sha256(salt.encode())
-        for ex in self.test + self.train + self.validation:
-            digest.update(f"{ex.id}\t{ex.text}\t{ex.target}\n".encode())
+        for name in ("test", "train", "validation"):
+            for ex in getattr(self, name):
+                digest.update(f"{name}\t{ex.text}\t{ex.target}\n".encode())
         return digest.hexdigest()[:16]
 
     def summary(self) -> dict[str, object]:
@@ -39,6 +43,7 @@ class Splits:
             "train_labels": counts(self.train),
             "test_labels": counts(self.test),
             "dropped": self.dropped,
+            "truncated": self.truncated,
         }
 
 
@@ -59,7 +64,8 @@ def _read_sources(task: TaskSpec) -> dict[str, ReadResult]:
 
 def _reason(problem: Problem) -> str:
     msg = problem.message
-    for key in ("duplicate", "same text", "also in", "not one of", "missing", "empty", "JSON"):
+    keys = ("duplicate", "same text", "also in", "not one of", "missing", "empty", "JSON")
+    for key in (*keys, "over the limit", "invalid character"):
         if key in msg:
             return key
     return "invalid"
@@ -77,10 +83,12 @@ def load_splits(
     drop = task.data.drop_invalid if drop_invalid is None else drop_invalid
     problems: list[Problem] = []
     parts: dict[str, list[Example]] = {}
+    truncated = 0
     for name, result in _read_sources(task).items():
         checked = check_rows(result.rows, task)
         problems += result.problems + checked.problems
         parts[name] = checked.examples
+        truncated += checked.truncated
 
     one_file = "file" in parts
     if one_file:
@@ -98,25 +106,43 @@ def load_splits(
         )
 
     input_field = task.fields.input or "input_template"
-    train_problems = find_duplicates(parts["train"], input_field) + find_leakage(
+    split_problems = find_duplicates(parts["train"], input_field) + find_leakage(
         parts["train"], {"test": parts["test"], "validation": parts["validation"]}, input_field
     )
-    problems += train_problems
+    for held_out in ("validation", "test"):  # a row scored against two answers: one is wrong
+        split_problems += find_duplicates(parts[held_out], input_field, conflicts_only=True)
+    problems += split_problems
     if problems and not drop:
         raise ProblemsError(
             "the data has problems; fix them or rerun with --drop-invalid to drop those rows",
             problems,
         )
-    bad_train = {f"{p.file}:{p.line}" for p in train_problems}
+    bad = {f"{p.file}:{p.line}" for p in split_problems}
     dropped = dict(Counter(_reason(p) for p in problems))
-    train = [ex for ex in parts["train"] if ex.id not in bad_train]
-    splits = Splits(train, parts["validation"], parts["test"], dropped)
+    kept = [
+        [ex for ex in parts[name] if ex.id not in bad] for name in ("train", "validation", "test")
+    ]
+    train, validation, test = (_portable(rows, task) for rows in kept)
+    splits = Splits(train, validation, test, dropped, truncated)
     _check_usable(task, splits)
     if train_size is not None:
         splits.train = stratified_sample(splits.train, train_size, seed)
     if limit_test is not None:
         splits.test = stratified_sample(splits.test, limit_test, task.split.seed)
     return splits
+
+
+def _portable(rows: list[Example], task: TaskSpec) -> list[Example]:
+    """Row ids relative to the task file's folder ("data/train.jsonl:12"), so predictions stored
+    under one path still match the rows when the folder has been moved or copied."""
+    base = str(task.base_dir.resolve())
+    out = []
+    for ex in rows:
+        file, sep, line = ex.id.rpartition(":")
+        if sep and os.path.isabs(file):
+            ex = replace(ex, id=f"{os.path.relpath(file, base)}:{line}")
+        out.append(ex)
+    return out
 
 
 def _check_usable(task: TaskSpec, splits: Splits) -> None:

@@ -56,6 +56,22 @@ def _decode_lines(path: Path) -> tuple[list[tuple[int, str]], list[Problem]]:
     return lines, problems
 
 
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are unique: `{"label": "a", "label": "b"}` keeps one silently."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
 def _read_jsonl(path: Path) -> ReadResult:
     lines, problems = _decode_lines(path)
     rows: list[RawRow] = []
@@ -63,7 +79,18 @@ def _read_jsonl(path: Path) -> ReadResult:
         if not text.strip():
             continue
         try:
-            record = json.loads(text)
+            record = json.loads(text, object_pairs_hook=_unique_keys)
+        except _DuplicateKey as exc:
+            problems.append(
+                Problem(
+                    str(path),
+                    number,
+                    exc.key,
+                    "the key appears twice in this object (JSON keeps only the last)",
+                    "keep one of them",
+                )
+            )
+            continue
         except json.JSONDecodeError as exc:
             problems.append(
                 Problem(

@@ -44,6 +44,16 @@ class DataSpec(StrictModel):
         default_factory=lambda: {"train": "train", "validation": "validation", "test": "test"}
     )
     drop_invalid: bool = False
+    max_input_chars: int = Field(
+        default=16_000,
+        ge=1,
+        le=10_000_000,
+        description="Longest input a row may have, in characters (about 4 per token); longer "
+        "rows are errors unless `truncate_long_inputs` is on.",
+    )
+    truncate_long_inputs: bool = Field(
+        default=False, description="Cut inputs longer than `max_input_chars` instead of failing."
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> DataSpec:
@@ -153,7 +163,34 @@ class TaskSpec(StrictModel):
         from bakeoff.metric_catalog import check_metric_names
 
         check_metric_names(self.kind, self.metrics)
+        self._instructions_render()
         return self
+
+    def instruction_variables(self) -> dict[str, Any]:
+        """What an instruction wording may use: labels, label_list, description, input_name,
+        output_name."""
+        labels = self.labels or []
+        return {
+            "labels": ", ".join(label.words for label in labels),
+            "label_list": [label.words for label in labels],
+            "description": self.description or "",
+            "input_name": self.prompt.input_prefix,
+            "output_name": self.prompt.output_prefix,
+        }
+
+    def _instructions_render(self) -> None:
+        """Each wording rendered once now, strictly, so `validate` fails where `run` would."""
+        from bakeoff.templating import TemplateError, render_template
+
+        variables = self.instruction_variables()
+        for index, source in enumerate(self.prompt.instructions):
+            try:
+                render_template(source, variables)
+            except TemplateError as exc:
+                raise ValueError(
+                    f"prompt.instructions[{index}]: {exc} — a wording may use only "
+                    f"{', '.join(variables)}"
+                ) from None
 
     @property
     def where(self) -> str:

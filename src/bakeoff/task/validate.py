@@ -18,6 +18,7 @@ class Checked:
     examples: list[Example] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     bad_ids: set[str] = field(default_factory=set)
+    truncated: int = 0  # inputs cut to `data.max_input_chars` (only when the task asks)
 
     def add(self, row: RawRow, field_name: str | None, message: str, fix: str) -> None:
         self.problems.append(Problem(row.file, row.line, field_name, message, fix))
@@ -48,14 +49,45 @@ def _text_field(row: RawRow, name: str, out: Checked, what: str) -> str | None:
 def _input_text(row: RawRow, task: TaskSpec, out: Checked) -> str | None:
     fields = task.fields
     if fields.input is not None:
-        return _text_field(row, fields.input, out, "input")
+        name = fields.input
+        text = _text_field(row, name, out, "input")
+    else:
+        name = "input_template"
+        try:
+            text = render_template(fields.input_template or "", row.record)
+        except TemplateError as exc:
+            out.add(row, name, str(exc), "add the field to the row or fix the template")
+            return None
+        if not text.strip():
+            out.add(row, name, "renders to empty text", "check the fields it uses")
+            return None
+    return None if text is None else _usable_input(row, name, text, task, out)
+
+
+def _usable_input(row: RawRow, name: str, text: str, task: TaskSpec, out: Checked) -> str | None:
+    """Text a tokenizer can take (valid Unicode) of a length the task allows."""
     try:
-        text = render_template(fields.input_template or "", row.record)
-    except TemplateError as exc:
-        out.add(row, "input_template", str(exc), "add the field to the row or fix the template")
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        out.add(
+            row,
+            name,
+            f"invalid character at position {exc.start} (a lone surrogate such as \\ud800)",
+            "remove it or re-save the file as valid UTF-8",
+        )
         return None
-    if not text.strip():
-        out.add(row, "input_template", "renders to empty text", "check the fields it uses")
+    limit = task.data.max_input_chars
+    if len(text) > limit:
+        if task.data.truncate_long_inputs:
+            out.truncated += 1
+            return text[:limit]
+        out.add(
+            row,
+            name,
+            f"input is {len(text):,} characters, over the limit of {limit:,}",
+            "shorten the row, raise `data.max_input_chars`, or set "
+            "`data.truncate_long_inputs: true` to cut long inputs",
+        )
         return None
     return text
 
@@ -128,11 +160,14 @@ def _where(example_id: str) -> tuple[str, int | None]:
     return (file, int(line)) if line.isdigit() else (example_id, None)
 
 
-def find_duplicates(train: list[Example], input_field: str) -> list[Problem]:
-    """Repeated rows inside train: the same input with the same target, or with conflicting ones."""
+def find_duplicates(
+    rows: list[Example], input_field: str, conflicts_only: bool = False
+) -> list[Problem]:
+    """Repeated rows inside a split: the same input with the same target, or with conflicting
+    ones (only the conflicts with `conflicts_only`, for held-out splits)."""
     seen: dict[str, Example] = {}
     problems = []
-    for ex in train:
+    for ex in rows:
         key = normalize_text(ex.text)
         first = seen.get(key)
         if first is None:
@@ -140,6 +175,8 @@ def find_duplicates(train: list[Example], input_field: str) -> list[Problem]:
             continue
         file, line = _where(ex.id)
         if first.target == ex.target:
+            if conflicts_only:
+                continue
             msg, fix = f"duplicate of {first.id}", "remove the repeated row"
         elif ex.label is not None:
             msg = f"same text as {first.id} but label '{ex.label}' vs '{first.label}'"
