@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import torch
 
 from bakeoff.finetuning.config import LoraSettings, TrainConfig
 from bakeoff.models.hf import HFCausalLM
+from bakeoff.precision import machine_summary
 from bakeoff.prompting.strategies import PromptSettings, PromptStrategy
 from bakeoff.strategy import RunContext
 from bakeoff.strategy_registry import resolve
@@ -79,10 +79,7 @@ def main() -> None:
     results = {
         "benchmark": "achieved GFLOP/s vs matmul peak",
         "model": lm.name,
-        "machine": {
-            "cpu": platform.processor() or platform.machine(),
-            "threads": torch.get_num_threads(),
-        },
+        "machine": machine_summary(),
         "matmul_peak_gflops": peak,
         "scoring": scoring,
         "lora_training": {

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 
 import torch
 
 from bakeoff.models.backends import BackendOptions, load_model
+from bakeoff.precision import machine_summary
 from bakeoff.prompting.strategies import PromptSettings, PromptStrategy
 from bakeoff.strategy import RunContext
 from bakeoff.task.data import load_splits
@@ -64,7 +64,7 @@ def main() -> None:
         "benchmark": "label scoring: llama.cpp vs transformers backends, SST-2",
         "model": "smollm2-135m-instruct",
         "rows": len(gold),
-        "machine": {"cpu": platform.processor() or platform.machine(), "threads": args.threads},
+        "machine": {**machine_summary(), "llama_cpp_threads": args.threads},
         "torch_threads": torch.get_num_threads(),
         "runs": runs,
     }

@@ -15,13 +15,13 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import platform
 import time
 from pathlib import Path
 
 import torch
 
 from bakeoff.models.hf import HFCausalLM
+from bakeoff.precision import choose, machine_summary
 from bakeoff.prompting.strategies import PromptSettings, PromptStrategy
 from bakeoff.strategy import RunContext
 from bakeoff.task.data import load_splits
@@ -98,20 +98,19 @@ def main() -> None:
     def rate(name: str) -> float:
         return float(sides[name]["rows_per_second"])  # type: ignore[arg-type]
 
+    default = choose("auto", "inference").precision  # lm-eval's default is fp32
     results = {
         "benchmark": "label scoring, 8-shot SST-2 (plain, random demos)",
         "model": lm.name,
         "rows": n,
         "lm_eval_version": lm_eval.__version__,
         "lm_eval_batch_size": args.batch_size,
-        "machine": {
-            "cpu": platform.processor() or platform.machine(),
-            "threads": torch.get_num_threads(),
-        },
+        "machine": machine_summary(),
         **sides,
         "speedup_same_precision_fp32": rate("bakeoff_fp32") / rate("lm_eval_fp32"),
         "speedup_same_precision_bf16": rate("bakeoff_bf16") / rate("lm_eval_bf16"),
-        "speedup_defaults": rate("bakeoff_bf16") / rate("lm_eval_fp32"),
+        "bakeoff_default_precision": default,  # `auto`, measured on this machine
+        "speedup_defaults": rate(f"bakeoff_{default}") / rate("lm_eval_fp32"),
         "prompt_tokens_per_row": sum(lm.count_tokens(p) for p in prompts) / n,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

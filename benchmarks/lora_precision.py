@@ -18,6 +18,7 @@ import torch
 from peft import LoraConfig, get_peft_model
 
 from bakeoff.models.hf import HFCausalLM
+from bakeoff.precision import machine_summary
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -70,6 +71,7 @@ def main() -> None:
     }
     out = {
         "benchmark": "lora_precision",
+        "machine": machine_summary(),
         "batch": args.batch,
         "length": args.length,
         "tokens_per_second": results,

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 
-import torch
-
 from bakeoff.models.hf import HFCausalLM
+from bakeoff.precision import machine_summary
 from bakeoff.prompting.strategies import PromptSettings, PromptStrategy
 from bakeoff.strategy import RunContext
 from bakeoff.task.data import load_splits
@@ -64,10 +62,7 @@ def main() -> None:
     results = {
         "benchmark": "prefix_reuse",
         "model": lm.name,
-        "machine": {
-            "cpu": platform.processor() or platform.machine(),
-            "threads": torch.get_num_threads(),
-        },
+        "machine": machine_summary(),
         "runs": [measure(lm, args.task, args.rows, fmt) for fmt in ("plain", "chat")],
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

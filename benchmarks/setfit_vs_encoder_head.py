@@ -24,6 +24,7 @@ from bakeoff.evaluation.score import score_predictions
 from bakeoff.finetuning.config import TrainConfig
 from bakeoff.finetuning.encoder_head import EncoderHead
 from bakeoff.models.registry import resolve
+from bakeoff.precision import machine_summary
 from bakeoff.strategy import RunContext
 from bakeoff.task.data import load_splits
 from bakeoff.task.example import Example
@@ -132,6 +133,7 @@ def main() -> None:
         json.dumps(
             {
                 "benchmark": "setfit_vs_encoder_head",
+                "machine": machine_summary(),
                 "test_rows": len(splits.test),
                 "seeds": args.seeds,
                 "summary": summary,

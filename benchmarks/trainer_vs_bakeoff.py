@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import resource
 import subprocess
 import sys
@@ -22,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
+from bakeoff.precision import machine_summary
 
 REPO = Path(__file__).resolve().parents[1]
 TASK = REPO / "examples/sst2/task.yaml"
@@ -145,10 +144,7 @@ def main() -> None:
         "benchmark": "LoRA fine-tuning, SST-2, SmolLM2-135M, one epoch",
         "train_rows": args.train,
         "test_rows": args.test,
-        "machine": {
-            "cpu": platform.processor() or platform.machine(),
-            "threads": torch.get_num_threads(),
-        },
+        "machine": machine_summary(),
         **sides,
         "tokens_per_second_ratio": sides["bakeoff"]["tokens_per_second"]
         / sides["trainer"]["tokens_per_second"],

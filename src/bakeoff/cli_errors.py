@@ -19,6 +19,7 @@ from pathlib import Path
 import click
 import typer
 
+from bakeoff.cache import cache_root
 from bakeoff.errors import BakeoffError
 
 EXIT_USER = 2
@@ -26,12 +27,9 @@ EXIT_INTERRUPTED = 130
 
 
 def log_dir() -> Path:
-    """Where crash logs go: $BAKEOFF_LOG_DIR, else the user's cache folder."""
+    """Where crash logs go: $BAKEOFF_LOG_DIR, else logs/ in bakeoff's cache folder."""
     configured = os.environ.get("BAKEOFF_LOG_DIR")
-    if configured:
-        return Path(configured)
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "bakeoff" / "logs"
+    return Path(configured) if configured else cache_root() / "logs"
 
 
 def write_crash_log(exc: BaseException) -> Path:

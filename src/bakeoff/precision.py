@@ -1,11 +1,39 @@
-"""Whether bf16 autocast pays off here: a GPU that supports it, or a CPU with bf16 instructions."""
+"""Precision and threads chosen by measurement on this machine, not by CPU flags.
+
+A CPU that reports bf16 instructions is not always faster in bf16: on an AMD EPYC bf16 scoring
+ran ~3× faster than fp32, on an Intel Xeon with the same flags 0.87× (issue 19). So `auto`
+times the bundled model's shapes — a scoring batch through one MLP block, and a training step
+through it (forward and backward, frozen weights as in LoRA) — in fp32 and in bf16, picks the
+faster for inference and for training separately, and caches the verdict with its figures per
+CPU model, usable cores and torch version (`precision.json` in the cache folder). A GPU decides
+by its own support; a CPU without bf16 instructions stays fp32 without probing.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any, Literal
 
 import torch
+
+from bakeoff.atomic import write_json_atomic
+from bakeoff.cache import cache_root
+
+Purpose = Literal["inference", "training"]
+MARGIN = 1.10  # bf16 must be this much faster: it costs a little agreement with fp32
+# SmolLM2-135M's MLP (hidden 576, intermediate 1536) on a batch of 8 rows × 64 tokens
+HIDDEN, INTERMEDIATE, TOKENS = 576, 1536, 512
+VERDICT_FILE = "precision.json"
+
+Probe = Callable[[Purpose, torch.dtype], float]  # milliseconds per step
 
 
 @cache
@@ -17,9 +45,185 @@ def cpu_has_bf16() -> bool:
     return any(flag in flags for flag in ("avx512_bf16", "amx_bf16"))
 
 
-def use_bf16(requested: str) -> bool:
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine()
+
+
+def available_cores() -> int:
+    """Cores this process may use: its CPU affinity, capped by a cgroup CPU quota if any."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    quota = _cgroup_quota()
+    return max(1, min(cores, math.ceil(quota))) if quota else cores
+
+
+def _cgroup_quota() -> float | None:
+    try:  # cgroup v2: "max 100000" or "200000 100000"
+        limit, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        return None if limit == "max" else int(limit) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:  # cgroup v1
+        limit = Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read_text().strip()
+        period = Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read_text().strip()
+        return None if int(limit) <= 0 else int(limit) / int(period)
+    except (OSError, ValueError):
+        return None
+
+
+@cache
+def configure_threads() -> dict[str, int]:
+    """torch's compute threads, capped at the cores this process may use (a container with a
+    2-CPU quota on a 64-core host would otherwise start 32 threads that fight for 2 cores)."""
+    cores, before = available_cores(), torch.get_num_threads()
+    if before > cores:
+        torch.set_num_threads(cores)
+    return {"available_cores": cores, "torch_threads": torch.get_num_threads(), "default": before}
+
+
+def _block(dtype: torch.dtype) -> torch.nn.Module:
+    torch.manual_seed(0)
+    block = torch.nn.Sequential(
+        torch.nn.Linear(HIDDEN, INTERMEDIATE),
+        torch.nn.SiLU(),
+        torch.nn.Linear(INTERMEDIATE, HIDDEN),
+    )
+    return block.to(dtype).requires_grad_(False)
+
+
+def time_block(purpose: Purpose, dtype: torch.dtype, repeats: int = 1, steps: int = 6) -> float:
+    """Milliseconds per step at the bundled model's shapes (the minimum over repeats)."""
+    block = _block(dtype)
+    x = torch.randn(TOKENS, HIDDEN)
+    bf16 = dtype == torch.bfloat16
+
+    def step() -> None:
+        if purpose == "inference":
+            with torch.inference_mode():
+                block(x.to(dtype))
+            return
+        inputs = x.clone().requires_grad_(True)  # gradients flow through frozen weights
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            out = block(inputs.to(dtype) if bf16 else inputs)
+        out.float().square().mean().backward()
+
+    step()  # warm-up: kernel selection, allocations
+    best = math.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(steps):
+            step()
+        best = min(best, (time.perf_counter() - start) / steps)
+    return 1000 * best
+
+
+@dataclass(frozen=True)
+class Choice:
+    precision: Literal["fp32", "bf16"]
+    why: str
+    fp32_ms: float | None = None
+    bf16_ms: float | None = None
+
+
+def decide(fp32_ms: float, bf16_ms: float, margin: float = MARGIN) -> Choice:
+    """bf16 only where it measured faster by `margin`; the figures go with the choice."""
+    ratio = fp32_ms / bf16_ms if bf16_ms > 0 else 0.0
+    if ratio >= margin:
+        why = f"measured: bf16 {ratio:.2f}× as fast as fp32"
+        return Choice("bf16", why, fp32_ms, bf16_ms)
+    why = f"measured: bf16 only {ratio:.2f}× as fast as fp32 (needs {margin:.2f}×)"
+    return Choice("fp32", why, fp32_ms, bf16_ms)
+
+
+def machine_key() -> str:
+    threads = configure_threads()["torch_threads"]
+    return (
+        f"{cpu_model()} | {available_cores()} cores, {threads} threads | torch {torch.__version__}"
+    )
+
+
+def _verdict_path() -> Path:
+    return cache_root() / VERDICT_FILE
+
+
+def _read_verdicts() -> dict[str, Any]:
+    try:
+        data = json.loads(_verdict_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def measure_verdict(probe: Probe = time_block, rounds: int = 5) -> dict[str, Choice]:
+    """Probe both purposes in both precisions and decide each. fp32 and bf16 take turns and
+    each keeps its best round, so a busy spell of the machine hits both, not one."""
+    verdict = {}
+    for purpose in ("inference", "training"):
+        best = {torch.float32: math.inf, torch.bfloat16: math.inf}
+        for _ in range(rounds):
+            for dtype in best:
+                best[dtype] = min(best[dtype], probe(purpose, dtype))
+        verdict[purpose] = decide(best[torch.float32], best[torch.bfloat16])
+    return verdict
+
+
+@cache
+def cpu_verdict() -> dict[str, Choice]:
+    """This machine's verdict: from the cache file, else measured now (a few seconds) and
+    cached. Without bf16 instructions, fp32 without a probe (bf16 would be emulated)."""
+    if not cpu_has_bf16():
+        no = Choice("fp32", "the CPU has no bf16 instructions")
+        return {"inference": no, "training": no}
+    key = machine_key()
+    saved = _read_verdicts().get(key)
+    if isinstance(saved, dict):
+        try:
+            return {p: Choice(**saved[p]) for p in ("inference", "training")}
+        except (KeyError, TypeError):
+            pass  # an older or damaged entry: measure again
+    verdict = measure_verdict()
+    verdicts = _read_verdicts()
+    verdicts[key] = {p: asdict(c) for p, c in verdict.items()}
+    with contextlib.suppress(OSError):  # a read-only cache: measure again next time
+        write_json_atomic(_verdict_path(), verdicts)
+    return verdict
+
+
+def choose(requested: str, purpose: Purpose) -> Choice:
+    """The precision to run in, and why: the user's, the GPU's support, or the measurement."""
     if requested != "auto":
-        return requested == "bf16"
+        return Choice("bf16" if requested == "bf16" else "fp32", f"set by the user ({requested})")
     if torch.cuda.is_available():
-        return bool(torch.cuda.is_bf16_supported())
-    return cpu_has_bf16()
+        if torch.cuda.is_bf16_supported():
+            return Choice("bf16", "the GPU supports bf16")
+        return Choice("fp32", "the GPU does not support bf16")
+    return cpu_verdict()[purpose]
+
+
+def use_bf16(requested: str, purpose: Purpose = "training") -> bool:
+    return choose(requested, purpose).precision == "bf16"
+
+
+def machine_summary(inference: str = "auto", training: str = "auto") -> dict[str, Any]:
+    """What a run record says about where it ran and in which precision, and why."""
+    return {
+        "cpu": cpu_model(),
+        "cores": available_cores(),
+        "threads": configure_threads(),
+        "torch": torch.__version__,
+        "device": "cuda" if torch.cuda.is_available() else "cpu",
+        "precision": {
+            "inference": asdict(choose(inference, "inference")),
+            "training": asdict(choose(training, "training")),
+        },
+    }

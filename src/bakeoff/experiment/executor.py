@@ -23,6 +23,7 @@ from bakeoff.experiment.record import RunRecord, Usage
 from bakeoff.experiment.registry import build_strategy
 from bakeoff.models.backends import BackendOptions, load_model
 from bakeoff.models.base import LanguageModel, Progress
+from bakeoff.precision import machine_summary
 from bakeoff.strategy import Prediction, RunContext
 from bakeoff.task.data import Splits
 from bakeoff.task.spec import TaskSpec
@@ -159,4 +160,7 @@ def execute(job: RunJob, worker: Worker | None = None) -> RunRecord:
         training=candidate.training,
         artifact=str(artifact) if artifact else None,
         candidate=candidate.describe(),
+        machine=machine_summary(
+            job.backend.precision, run.settings.get("training", {}).get("precision", "auto")
+        ),
     )

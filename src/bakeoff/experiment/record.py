@@ -30,6 +30,7 @@ class RunRecord:
     training: dict[str, Any] | None = None  # the trainer's summary and history
     artifact: str | None = None
     candidate: dict[str, Any] = field(default_factory=dict)  # exact prompt / weights described
+    machine: dict[str, Any] = field(default_factory=dict)  # CPU, cores, threads, precision + why
 
     @property
     def wording(self) -> int:

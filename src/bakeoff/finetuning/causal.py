@@ -120,7 +120,7 @@ class CausalFineTune:
             )
         # Frozen weights in bf16 spare a cast of every weight at every step under autocast
         # (1.7x tokens/s for LoRA on this CPU); the trainable ones stay fp32.
-        frozen_bf16 = self.method.frozen_base and use_bf16(self.train_config.precision)
+        frozen_bf16 = self.method.frozen_base and use_bf16(self.train_config.precision, "training")
         # never train the shared base model in place: a copy, made in bf16 directly if frozen
         lm = model.copy(torch.bfloat16 if frozen_bf16 else None)
         candidate = self.prompt_strategy.adapt(task, lm, train, validation, ctx)

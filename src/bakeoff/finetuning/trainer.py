@@ -22,7 +22,7 @@ from bakeoff.finetuning.batching import length_grouped_batches
 from bakeoff.finetuning.checkpoint import load_checkpoint, save_checkpoint, set_rng_state
 from bakeoff.finetuning.config import TrainConfig
 from bakeoff.finetuning.memory import release_free_memory
-from bakeoff.precision import use_bf16
+from bakeoff.precision import choose
 
 if TYPE_CHECKING:
     from bakeoff.strategy import RunContext
@@ -61,6 +61,7 @@ class TrainReport:
     eval_seconds: float = 0.0
     tokens: int = 0  # tokens processed by forward + backward
     precision: str = "fp32"
+    precision_why: str = ""  # the user, the GPU, or the measurement (precision.py)
     processes: int = 1  # data-parallel processes (torchrun / accelerate launch)
     resumed_from_step: int | None = None
     warnings: list[str] = field(default_factory=list)
@@ -141,7 +142,8 @@ def train(
     from accelerate.state import AcceleratorState, GradientState
     from accelerate.utils import set_seed
 
-    bf16 = use_bf16(cfg.precision)
+    chosen = choose(cfg.precision, "training")
+    bf16 = chosen.precision == "bf16"
     # Accelerate keeps its settings process-wide; each run may choose its own precision.
     # The process group (PartialState) is kept, so `accelerate launch` runs stay distributed.
     AcceleratorState._reset_state(reset_partial_state=False)
@@ -163,7 +165,7 @@ def train(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(total, cfg.warmup_ratio))
     module, optimizer = accelerator.prepare(job.module, optimizer)
 
-    report = TrainReport(precision="bf16" if bf16 else "fp32", processes=world)
+    report = TrainReport(precision=chosen.precision, precision_why=chosen.why, processes=world)
     loop: dict[str, Any] = {
         "step": 0,
         "epoch": 0,

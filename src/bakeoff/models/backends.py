@@ -45,7 +45,8 @@ class BackendOptions(StrictModel):
         default=20, ge=1, le=100, description="openai: next-token alternatives asked for."
     )
     precision: Literal["auto", "fp32", "bf16"] = Field(
-        default="auto", description="transformers: inference precision (auto = bf16 if fast)."
+        default="auto",
+        description="transformers: inference precision (auto: measured here).",
     )
     trust_remote_code: bool = False
 

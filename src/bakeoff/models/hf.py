@@ -55,8 +55,8 @@ class HFCausalLM:
         self.max_batch_tokens = max_batch_tokens
         self.n_parameters = sum(p.numel() for p in model.parameters())
         self.cache_prefix = True  # off for models whose forward() adds tokens (soft prompts)
-        # bf16 inference: a bf16 copy of the (frozen) weights scores and generates, 3x faster
-        # on CPUs with bf16 instructions; the fp32 weights stay the master for fine-tuning.
+        # bf16 inference: a bf16 copy of the (frozen) weights scores and generates where that
+        # measured faster (precision.py); the fp32 weights stay the master for fine-tuning.
         self.inference_bf16 = False
         self.weights_bf16 = False  # the weights themselves are bf16 (frozen base of a tuned copy)
         self._bf16_model: Any = None
@@ -83,7 +83,7 @@ class HFCausalLM:
             dtype=getattr(torch, dtype),
         )
         lm = cls(model, tokenizer, name)
-        lm.inference_bf16 = use_bf16(inference_precision)
+        lm.inference_bf16 = use_bf16(inference_precision, "inference")
         return lm
 
     @property

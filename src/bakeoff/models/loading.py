@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+from bakeoff.cache import cache_root
 from bakeoff.errors import BakeoffError
-from bakeoff.models.registry import ModelSource, cache_root
+from bakeoff.models.registry import ModelSource
 
 
 def _gguf_cache_dir(source: ModelSource) -> Path:

@@ -26,10 +26,10 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from bakeoff.cache import cache_root
 from bakeoff.errors import BakeoffError
 from bakeoff.models.backends import BackendOptions
 from bakeoff.models.base import Generation, OptionScores, Progress, ScoreRequest, cut_at_stop
-from bakeoff.models.registry import cache_root
 
 T = TypeVar("T")
 UNSCORED = -1e9  # log-probability of options the parsed answer did not name

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -132,12 +131,6 @@ def resolve(name: str, kind: ModelKind | None = None) -> ModelSource:
             f"model '{name}' is a {source.kind} model, but this needs a {kind} model."
         )
     return source
-
-
-def cache_root() -> Path:
-    """Where converted weights are kept (BAKEOFF_CACHE, else ~/.cache/bakeoff)."""
-    root = os.environ.get("BAKEOFF_CACHE") or Path.home() / ".cache" / "bakeoff"
-    return Path(root)
 
 
 def available() -> list[tuple[str, str, str]]:

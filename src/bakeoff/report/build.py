@@ -174,6 +174,7 @@ def build_report(store: RunStore, constraints: dict[str, Any] | None = None) -> 
         "learning_curves": learning_curves(ranked, sizes),
         "crossover": crossover(ranked, sizes),
         "cost_method": cost_method(runs),
+        "machine": machine_line(runs),
         "wording": wording,
         "volume": volume_curves(ranked, spec.constraints, recommendation.choice),
         "confusion": _confusions(ranked, by_key) if task.kind == "classification" else [],
@@ -181,6 +182,21 @@ def build_report(store: RunStore, constraints: dict[str, Any] | None = None) -> 
         "recommendation": recommendation.as_dict(),
         "champion": _champion(champion, champion_run),
     }
+
+
+def machine_line(runs: list[Run]) -> str:
+    """Where the runs ran and in which precision, and why (the first run that says so)."""
+    machine = next((r.machine for r in runs if r.machine), None)
+    if machine is None:
+        return "not recorded (runs from an older bakeoff)"
+    precision = machine["precision"]
+    threads = machine["threads"]["torch_threads"]
+    return (
+        f"{machine['cpu']}, {machine['cores']} usable cores, {threads} torch threads, torch "
+        f"{machine['torch']}; inference {precision['inference']['precision']} "
+        f"({precision['inference']['why']}), training {precision['training']['precision']} "
+        f"({precision['training']['why']})"
+    )
 
 
 def cost_method(runs: list[Run]) -> dict[str, Any]:
@@ -225,8 +241,11 @@ def _run_summary(run: Run, metric: str) -> dict[str, Any]:
                 "peak_rss_mb",
                 "train_validation_gap",
                 "warnings",
+                "precision",
+                "precision_why",
             )
         },
+        "machine": run.machine,
         "headline": run.value(metric),
     }
 

@@ -83,7 +83,12 @@ def render_markdown(report: dict[str, Any]) -> str:
                 f"- {t['a']} vs {t['b']}: {pct(t['difference'])} points "
                 f"[{pct(t['ci_low'])}, {pct(t['ci_high'])}], {t['test']} p = {t['p']:.3f}"
             )
-    lines += ["", f"Costs: {report['cost_method']['summary']}"]
+    lines += [
+        "",
+        f"Costs: {report['cost_method']['summary']}",
+        "",
+        f"Machine: {report['machine']}.",
+    ]
     lines += ["", f"Crossover: {report['crossover']['summary']}."]
     if report["wording"]:
         lines += ["", "## Prompt-wording variance", ""]

@@ -54,6 +54,9 @@ class HTTPError(Exception):
         self.status, self.message, self.headers = status, message, headers or {}
 
 
+MAX_LISTED = 10  # problems named in one 422 answer (every one, up to this many)
+
+
 def _examples(task: TaskSpec, inputs: list[str | dict[str, Any]]) -> list[Example]:
     field = task.fields.input
     rows = []
@@ -70,16 +73,8 @@ def _examples(task: TaskSpec, inputs: list[str | dict[str, Any]]) -> list[Exampl
     try:
         return input_examples(ReadResult(rows, []), task)
     except ProblemsError as exc:
-        first = exc.problems[0]
-        raise HTTPError(422, f"inputs[{first.line}].{first.field}: {first.message}") from None
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+        listed = [f"inputs[{p.line}].{p.field}: {p.message}" for p in exc.problems[:MAX_LISTED]]
+        raise HTTPError(422, "; ".join(listed)) from None
 
 
 def create_app(
@@ -104,9 +99,11 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        err = exc.errors()[0]
-        where = ".".join(str(x) for x in err["loc"] if x != "body")
-        message = f'{where or "body"}: {err["msg"]} — send {{"inputs": ["text", ...]}}'
+        listed = []
+        for err in exc.errors()[:MAX_LISTED]:
+            where = ".".join(str(x) for x in err["loc"] if x != "body")
+            listed.append(f"{where or 'body'}: {err['msg']}")
+        message = f'{"; ".join(listed)} — send {{"inputs": ["text", ...]}}'
         return JSONResponse({"error": message}, 422)
 
     def authorized(request: Request) -> bool:
@@ -139,12 +136,6 @@ def create_app(
                     413,
                     f"inputs[{i}]: {len(ex.text)} characters; the limit is "
                     f"{settings.max_input_chars} — shorten it",
-                )
-            if not _encodable(ex.text):
-                raise HTTPError(
-                    422,
-                    f"inputs[{i}]: not valid Unicode (a lone surrogate such as \\ud800) — "
-                    "send UTF-8 text",
                 )
         start = time.perf_counter()
         try:
