@@ -140,6 +140,9 @@ def run(
         str, typer.Option(help="LoRA target modules (a,b,…) or auto.")
     ] = "auto",
     virtual_tokens: Annotated[int, typer.Option(help="Prompt tuning: soft-prompt length.")] = 16,
+    search_calls: Annotated[
+        int, typer.Option(help="prompt-search: model scoring requests the search may make.")
+    ] = 2000,
     threads: Annotated[
         int | None, typer.Option(help="llama.cpp backend: CPU threads (default: all).")
     ] = None,
@@ -193,6 +196,7 @@ def run(
                 "target_modules": "auto" if lora_targets == "auto" else lora_targets.split(","),
             },
             "prompt_tuning": {"virtual_tokens": virtual_tokens},
+            "search": {"max_calls": search_calls},
         }
         run_task(
             task_file,

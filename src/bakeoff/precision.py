@@ -46,15 +46,23 @@ def cpu_has_bf16() -> bool:
 
 
 def cpu_model() -> str:
+    """The CPU's name with its family and model numbers ("AMD EPYC" alone names several
+    generations) and whether it has AMX."""
     try:
+        info: dict[str, str] = {}
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+            key, _, value = line.partition(":")
+            if not key.strip():
+                break  # the first processor is enough
+            info.setdefault(key.strip(), value.strip())
     except OSError:
-        pass
-    import platform
+        info = {}
+    if "model name" not in info:
+        import platform
 
-    return platform.processor() or platform.machine()
+        return platform.processor() or platform.machine()
+    amx = ", AMX" if "amx_bf16" in info.get("flags", "") else ""
+    return f"{info['model name']} (family {info.get('cpu family')}, model {info.get('model')}{amx})"
 
 
 def available_cores() -> int:

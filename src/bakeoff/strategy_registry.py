@@ -34,6 +34,7 @@ Loader = Callable[[Path, dict[str, Any], TaskSpec], Candidate]
 BUILTIN_MODULES = (
     "bakeoff.prompting.zero_shot",
     "bakeoff.prompting.few_shot",
+    "bakeoff.prompting.prompt_search",
     "bakeoff.finetuning.lora",
     "bakeoff.finetuning.full",
     "bakeoff.finetuning.prompt_tuning",
@@ -60,6 +61,7 @@ class StrategyInfo:
     own_model: Callable[[dict[str, Any]], str] | None = None
     uses_demos: bool = False  # prompt strategies with demos: `shots` and `demos` apply
     pairs_by_default: bool = False  # the prompt a trained strategy uses when none is named
+    pairs_with_trained: bool = True  # False: no `TRAINED+NAME` hybrids (not built for it yet)
 
 
 @dataclass(frozen=True)
@@ -142,7 +144,11 @@ def strategy_names() -> list[str]:
         if info.kind == "trained":
             names.append(info.name)
             if info.takes_prompt:
-                names += [f"{info.name}+{p.name}" for p in prompts if not p.pairs_by_default]
+                names += [
+                    f"{info.name}+{p.name}"
+                    for p in prompts
+                    if p.pairs_with_trained and not p.pairs_by_default
+                ]
     return names
 
 

@@ -54,6 +54,14 @@ def _training(spec: ExperimentSpec, entry: StrategyEntry, index: int) -> dict[st
     return default_training(entry.resolved, {"train": train, **entry.own_settings}, where)
 
 
+def _prompt_own_settings(entry: StrategyEntry) -> dict[str, Any]:
+    """A prompt strategy's own settings (e.g. `search:`), defaults filled in: part of its key."""
+    info, key = entry.resolved.main, entry.resolved.main.settings_key
+    if info.settings is None or key is None:
+        return {}
+    return {key: info.settings.model_validate(entry.own_settings.get(key, {})).model_dump()}
+
+
 def plan_runs(spec: ExperimentSpec, sizes: list[int]) -> list[RunConfig]:
     """Every run of the grid, in the order they run: cheap prompting first, per model.
 
@@ -80,6 +88,7 @@ def plan_runs(spec: ExperimentSpec, sizes: list[int]) -> list[RunConfig]:
             shots = entry.shots or prompt.shots
             demos = entry.demos or prompt.demos
             training = _training(spec, entry, index) if entry.trained else None
+            own = {} if entry.trained else _prompt_own_settings(entry)
             wordings = entry.wordings or spec.wordings
             wordings = wordings if "wording" in axes else wordings[:1]
             for size in sizes if "train_size" in axes else [None]:
@@ -88,6 +97,7 @@ def plan_runs(spec: ExperimentSpec, sizes: list[int]) -> list[RunConfig]:
                         settings = run_settings(
                             resolved, {**base, "shots": shots}, wording, demos, training
                         )
+                        settings.update(own)
                         name = own_model(settings) if own_model is not None else model
                         runs.append(RunConfig(entry.name, settings, name, seed, size))
     unique = {run.key: run for run in runs}

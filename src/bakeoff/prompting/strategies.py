@@ -66,6 +66,7 @@ class PromptCandidate:
         self.strategy = strategy  # the registered strategy whose loader rebuilds it
         self._prior: list[float] | None = None
         self.training: dict[str, Any] | None = None  # a prompt trains nothing
+        self.notes: dict[str, Any] = {}  # more for describe(): e.g. the search that chose it
 
     def _demo(self, ex: Example) -> Demo:
         return Demo(ex.text, self.answer_words(ex))
@@ -93,7 +94,7 @@ class PromptCandidate:
             info["demos"] = [
                 {"text": d.text, "answer": self.answer_words(d)} for d in self.selector.demos
             ]
-        return info
+        return {**info, **self.notes}
 
     def save(self, folder: Path) -> None:
         from bakeoff.prompting.artifact import save_prompt_artifact
@@ -113,7 +114,12 @@ class PromptCandidate:
     def score_options(self) -> tuple[str, ...]:
         return tuple(self.layout.option_text(lab.words) for lab in self.task.labels or [])
 
-    def _label_prior(self) -> list[float]:
+    @property
+    def has_prior(self) -> bool:
+        return self._prior is not None
+
+    def label_prior(self) -> list[float]:
+        """The label probabilities on content-free inputs (contextual calibration)."""
         if self._prior is None:
             prompts = self.prompts(list(CONTENT_FREE_INPUTS))
             results = self.model.score([ScoreRequest(p, self.score_options()) for p in prompts])
@@ -127,7 +133,7 @@ class PromptCandidate:
         names = self.task.label_names
         options = self.score_options()
         results = self.model.score([ScoreRequest(p, options) for p in prompts], progress)
-        prior = self._label_prior() if self.settings.calibrate else None
+        prior = self.label_prior() if self.settings.calibrate else None
         out = []
         for ex, r in zip(examples, results, strict=True):
             probs = softmax(option_scores(r, self.settings.normalize))
@@ -182,25 +188,40 @@ class PromptStrategy:
         validation: list[Example],
         ctx: RunContext,
     ) -> PromptCandidate:
-        s = self.settings
-        layout = PromptLayout(
-            choose_format(s.format, model, task.kind),
-            render_instruction(task, s.wording),
-            task.prompt.input_prefix,
-            task.prompt.output_prefix,
-        )
-        selector = self._selector(task, train, ctx)
-        return PromptCandidate(task, model, layout, selector, s, self.name)
+        instruction = render_instruction(task, self.settings.wording)
+        return build_candidate(task, model, self.settings, instruction, train, ctx, self.name)
 
-    def _selector(self, task: TaskSpec, train: list[Example], ctx: RunContext) -> DemoSelector:
-        s = self.settings
-        if s.shots == 0:
-            return FixedDemos([])
-        if s.demos in KNN_METHODS:
-            return NearestDemos(train, s.shots, embedder_for(ctx), balanced=KNN_METHODS[s.demos])
-        if s.demos == "stratified" and task.kind == "classification":
-            return stratified_demos(train, s.shots, ctx.seed)
-        return random_demos(train, s.shots, ctx.seed)
+
+def build_candidate(
+    task: TaskSpec,
+    model: LanguageModel,
+    settings: PromptSettings,
+    instruction: str,
+    train: list[Example],
+    ctx: RunContext,
+    strategy: str,
+) -> PromptCandidate:
+    """The prompt `settings` describe, with this instruction text, over `model`."""
+    layout = PromptLayout(
+        choose_format(settings.format, model, task.kind),
+        instruction,
+        task.prompt.input_prefix,
+        task.prompt.output_prefix,
+    )
+    selector = demo_selector(task, train, settings, ctx)
+    return PromptCandidate(task, model, layout, selector, settings, strategy)
+
+
+def demo_selector(
+    task: TaskSpec, train: list[Example], s: PromptSettings, ctx: RunContext
+) -> DemoSelector:
+    if s.shots == 0:
+        return FixedDemos([])
+    if s.demos in KNN_METHODS:
+        return NearestDemos(train, s.shots, embedder_for(ctx), balanced=KNN_METHODS[s.demos])
+    if s.demos == "stratified" and task.kind == "classification":
+        return stratified_demos(train, s.shots, ctx.seed)
+    return random_demos(train, s.shots, ctx.seed)
 
 
 def embedder_for(ctx: RunContext) -> Any:

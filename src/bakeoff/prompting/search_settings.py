@@ -1,0 +1,37 @@
+"""The settings of a prompt search (experiment key `search`), light to import."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from bakeoff.config import StrictModel
+
+SearchDemos = Literal["random", "stratified", "knn", "knn-balanced"]
+
+
+class SearchSettings(StrictModel):
+    """The space and the budget of a prompt search (experiment key `search`)."""
+
+    max_calls: int = Field(
+        default=2000, ge=1, description="Model scoring requests the whole search may make."
+    )
+    shots: list[int] = Field(default_factory=lambda: [0, 4, 8], min_length=1)
+    demos: list[SearchDemos] = Field(
+        default_factory=lambda: list[SearchDemos](["random", "stratified"]), min_length=1
+    )
+    calibrate: bool = Field(default=True, description="Also try contextual calibration.")
+    edits: bool = Field(default=True, description="Also try edits of the wordings.")
+    first_rows: int = Field(default=16, ge=2, le=4096, description="Rows of the first round.")
+    confirm_rows: int = Field(
+        default=200, ge=0, le=100_000, description="Validation rows kept for the final check."
+    )
+    finalists: int = Field(default=3, ge=1, le=32)
+
+    @field_validator("shots")
+    @classmethod
+    def _shots_in_range(cls, value: list[int]) -> list[int]:
+        if any(not 0 <= s <= 64 for s in value):
+            raise ValueError("shots are 0 to 64")
+        return sorted(set(value))

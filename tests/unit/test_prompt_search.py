@@ -1,0 +1,168 @@
+"""prompt-search: the race finds the prompt that works, within its budget, never scores a
+(prompt, row) pair twice, never sees the test split, and its winner reloads from the artifact.
+A fake model (it answers right only when the instruction lists the labels) makes the right
+answer known; the real tiny model covers the pipeline end to end."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bakeoff.cli import app
+from bakeoff.errors import BakeoffError
+from bakeoff.models.base import Generation, OptionScores, Progress, ScoreRequest
+from bakeoff.prompting.search import search
+from bakeoff.prompting.search_settings import SearchSettings
+from bakeoff.prompting.strategies import PromptSettings
+from bakeoff.strategy import RunContext
+from bakeoff.task.example import Example
+from bakeoff.task.spec import TaskSpec
+from tests.unit.test_cli_run import make_task
+
+POSITIVE = ("great", "fun", "good", "loved")
+
+
+class ListenerLM:
+    """Right only when the prompt lists the labels; otherwise always 'positive'."""
+
+    name = "listener"
+    n_parameters = 1
+    has_chat_template = False
+
+    def __init__(self) -> None:
+        self.requests: list[str] = []
+
+    def render_chat(self, messages: list[dict[str, str]]) -> str:
+        return "\n".join(m["content"] for m in messages)
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def score(
+        self, requests: Sequence[ScoreRequest], progress: Progress | None = None
+    ) -> list[OptionScores]:
+        out = []
+        for r in requests:
+            self.requests.append(r.prompt)
+            last = r.prompt.rsplit("Text:", 1)[-1]
+            says_positive = any(w in last for w in POSITIVE) or "Answer with one of" not in r.prompt
+            first = -0.1 if says_positive else -3.0
+            out.append(OptionScores((first, -1.0), (1, 1), len(r.prompt.split())))
+        return out
+
+    def generate(self, prompts: Sequence[str], **kwargs: object) -> list[Generation]:
+        raise AssertionError("prompt-search scores labels")
+
+
+def _task() -> TaskSpec:
+    return TaskSpec.model_validate(
+        {
+            "name": "t",
+            "kind": "classification",
+            "data": {"file": "x.jsonl"},
+            "fields": {"input": "text", "label": "label"},
+            "labels": ["positive", "negative"],
+            "prompt": {"instructions": ["Is this review positive or negative?"]},
+        }
+    )
+
+
+def _rows(prefix: str, n: int) -> list[Example]:
+    words = [*POSITIVE, "dull", "boring", "bad", "awful"]
+    return [
+        Example(
+            f"{prefix}:{i}", f"{words[i % 8]} film {i}", "positive" if i % 8 < 4 else "negative"
+        )
+        for i in range(n)
+    ]
+
+
+def _search(lm: ListenerLM, settings: SearchSettings, validation: list[Example]) -> object:
+    base = PromptSettings(format="plain")
+    return search(_task(), lm, _rows("train", 40), validation, RunContext(seed=0), base, settings)
+
+
+def test_the_race_finds_the_prompt_that_works_within_its_budget() -> None:
+    lm = ListenerLM()
+    settings = SearchSettings(max_calls=1500, shots=[0, 2], demos=["random"], calibrate=True)
+    candidate = _search(lm, settings, _rows("val", 160))
+    notes = candidate.notes["search"]  # type: ignore[attr-defined]
+    assert "Answer with one of" in candidate.layout.instruction  # type: ignore[attr-defined]
+    assert notes["calls"] <= settings.max_calls and notes["calls"] == len(lm.requests)
+    assert len(set(lm.requests)) == len(lm.requests)  # no (prompt, row) scored twice
+    assert notes["cache_hits"] > 0  # later rounds reuse earlier rows
+    assert notes["rounds"][0]["candidates"] == notes["space"]
+    assert notes["confirmation"]["rows"] == 80  # half of validation, never raced on
+    # the simplest among equals: no demos, no calibration needed to be right
+    assert "no demos" in notes["chosen"] and "calibrated" not in notes["chosen"]
+
+
+def test_the_search_is_reproducible() -> None:
+    settings = SearchSettings(max_calls=800, shots=[0, 2], demos=["random", "stratified"])
+    first = _search(ListenerLM(), settings, _rows("val", 64)).notes["search"]  # type: ignore[attr-defined]
+    again = _search(ListenerLM(), settings, _rows("val", 64)).notes["search"]  # type: ignore[attr-defined]
+    assert first["chosen"] == again["chosen"] and first["rounds"] == again["rounds"]
+
+
+def test_a_budget_too_small_for_one_round_is_refused_with_what_to_change() -> None:
+    with pytest.raises(BakeoffError) as info:
+        _search(ListenerLM(), SearchSettings(max_calls=10), _rows("val", 64))
+    message = str(info.value)
+    assert "search.max_calls 10 is too small for one round" in message
+    assert "--search-calls" in message
+
+
+def test_prompt_search_runs_end_to_end_and_its_winner_reloads(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    task = make_task(tmp_path)
+    out = tmp_path / "out"
+    args = ["run", "--task", str(task), "--model", str(tiny_model_dir), "--out", str(out)]
+    result = CliRunner().invoke(app, [*args, "-s", "prompt-search", "--search-calls", "400"])
+    assert result.exit_code == 0, result.output
+    (run,) = json.loads((out / "results.json").read_text())["runs"]
+    trace = run["candidate"]["search"]
+    assert 0 < trace["calls"] <= 400 and trace["rounds"]
+    assert run["usage"]["adapt_seconds"] >= trace["seconds"] * 0.99  # booked as its one-off cost
+    artifact = out / "runs" / run["key"] / "artifact"
+    result = CliRunner().invoke(
+        app, ["predict", "--artifact", str(artifact), "--input", str(tmp_path / "data.jsonl")]
+    )
+    assert result.exit_code == 0, result.output
+    outputs = [json.loads(line)["output"] for line in result.output.splitlines() if line]
+    by_id = {p["id"]: p["output"] for p in run["predictions"]}
+    assert set(outputs) <= {"positive", "negative"} and by_id  # the saved prompt, reloaded
+
+
+def test_the_search_never_sees_the_test_split(tmp_path: Path, tiny_model_dir: Path) -> None:
+    """Test rows replaced by garbage: the same prompt is chosen (the search reads train and
+    validation only; the executor passes nothing else to adapt)."""
+    from dataclasses import replace
+
+    from bakeoff.experiment.executor import Worker, execute
+    from bakeoff.experiment.grid import Experiment
+    from bakeoff.experiment.spec import ExperimentSpec
+
+    make_task(tmp_path)
+    spec = ExperimentSpec.model_validate(
+        {
+            "name": "guard",
+            "task": str(tmp_path / "task.yaml"),
+            "models": [str(tiny_model_dir)],
+            "strategies": [{"name": "prompt-search", "search": {"max_calls": 300}}],
+        }
+    )
+    experiment = Experiment(spec)
+    (run,) = experiment.runs
+    worker = Worker()
+    clean = execute(experiment.job(run, None), worker)
+    garbage = [replace(ex, text="zzz " * 50, label="positive") for ex in experiment.splits.test]
+    experiment.splits = replace(experiment.splits, test=garbage)
+    experiment._subsets.clear()
+    dirty = execute(experiment.job(run, None), worker)
+    assert clean.candidate["search"]["chosen"] == dirty.candidate["search"]["chosen"]
+    assert clean.candidate["search"]["rounds"] == dirty.candidate["search"]["rounds"]
