@@ -142,7 +142,7 @@ def run(
     virtual_tokens: Annotated[int, typer.Option(help="Prompt tuning: soft-prompt length.")] = 16,
     search_calls: Annotated[
         int, typer.Option(help="prompt-search: model scoring requests the search may make.")
-    ] = 2000,
+    ] = 4000,
     threads: Annotated[
         int | None, typer.Option(help="llama.cpp backend: CPU threads (default: all).")
     ] = None,

@@ -76,7 +76,12 @@ def run_task(
         spec = ExperimentSpec.model_validate(raw)
     except ValidationError as exc:
         error = str(settings_error(exc, "options", "bakeoff run --help", flags=True))
-        for field, flag in (("--test-size", "--limit-test"), ("--train-sizes", "--train-size")):
+        renamed = (
+            ("--test-size", "--limit-test"),
+            ("--train-sizes", "--train-size"),
+            ("`search`: `max_calls`", "--search-calls:"),
+        )
+        for field, flag in renamed:
             error = error.replace(field, flag)
         raise BakeoffError(error) from None
     _execute(spec, out, backend, backend.trust_remote_code)

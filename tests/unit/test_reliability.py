@@ -414,6 +414,24 @@ FLAG_CASES = [
         run_task("./no/such/model", "--model", "./no/such/model", names=None),
     ),
     named(
+        "flag_search_calls_zero",
+        run_task(
+            "--search-calls: Input should be greater than or equal to 1",
+            "-s",
+            "prompt-search",
+            "--search-calls",
+            "0",
+            names=None,
+        ),
+    ),
+    named(
+        "experiment_search_typo",
+        experiment(
+            "max_cals",
+            EXPERIMENT.replace("[zero-shot]", "[{name: prompt-search, search: {max_cals: 5}}]"),
+        ),
+    ),
+    named(
         "flag_task_without_out",
         Case("", ("run", "--task", "{d}/task.yaml"), "both --task and --out", names=None),
     ),

@@ -27,7 +27,7 @@ from bakeoff.models.base import LanguageModel
 from bakeoff.prompting.decode import CONTENT_FREE_INPUTS, calibrated
 from bakeoff.prompting.search_settings import SearchSettings
 from bakeoff.prompting.strategies import PromptCandidate, PromptSettings, build_candidate
-from bakeoff.prompting.wordings import render_instruction, wordings
+from bakeoff.prompting.wordings import render_wording, with_label_descriptions, wordings
 from bakeoff.strategy import RunContext
 from bakeoff.task.example import Example
 from bakeoff.task.spec import TaskSpec
@@ -70,7 +70,7 @@ def instructions(task: TaskSpec, edits: bool) -> list[tuple[str, str]]:
     """(text, origin) of every instruction to try, the task's own first, without repeats."""
     own = len(task.prompt.instructions)
     pool = [
-        (render_instruction(task, i), f"task wording {i}" if i < own else f"built-in wording {i}")
+        (render_wording(task, i), f"task wording {i}" if i < own else f"built-in wording {i}")
         for i in range(len(wordings(task)))
     ]
     if edits:
@@ -86,7 +86,8 @@ def instructions(task: TaskSpec, edits: bool) -> list[tuple[str, str]]:
                 pool.append((f"{text} Answer with one of: {labels}.", f"{origin} + label list"))
         pool.append(("", "no instruction"))
     seen: set[str] = set()
-    return [(t, o) for t, o in pool if not (t in seen or seen.add(t))]  # type: ignore[func-returns-value]
+    unique = [(t, o) for t, o in pool if not (t in seen or seen.add(t))]  # type: ignore[func-returns-value]
+    return [(with_label_descriptions(task, t).strip(), o) for t, o in unique]
 
 
 def search_space(task: TaskSpec, s: SearchSettings, train_rows: int) -> list[Option]:
@@ -175,23 +176,32 @@ def _standard_error(p: float, n: int) -> float:
 
 
 def race(
-    options: list[Option], pool: list[Example], scorer: Scorer, s: SearchSettings
+    options: list[Option], pool: list[Example], scorer: Scorer, s: SearchSettings, budget: int
 ) -> tuple[list[Option], list[dict[str, Any]]]:
-    """Successive halving on growing prefixes of `pool`; the finalists and each round."""
+    """Successive halving on growing prefixes of `pool` within `budget` calls: round 1 scores
+    every option on `first_rows` rows; each later round gets an equal share of what is left
+    and spends it on more rows for the better half. The finalists and each round."""
+    halvings = max(1, math.ceil(math.log2(max(1.0, len(options) / s.finalists))))
     alive, rounds = list(options), list[dict[str, Any]]()
-    n = min(s.first_rows, len(pool))
-    while True:
-        rows = pool[:n]
-        need = scorer.planned(alive, rows)
-        if need > scorer.remaining:
-            if not rounds:
+    spent_before, n = scorer.calls, 0
+    for index in range(halvings):
+        if index == 0:
+            target = min(s.first_rows, len(pool))
+            need = scorer.planned(alive, pool[:target])
+            if need > budget:
                 raise BakeoffError(
                     f"search.max_calls {scorer.max_calls} is too small for one round: "
-                    f"{len(alive)} prompts × {len(rows)} validation rows need {need} calls — "
+                    f"{len(alive)} prompts × {target} validation rows need {need} calls — "
                     "raise search.max_calls (`--search-calls`), or narrow the space "
                     "(search.shots, search.demos, search.edits: false, search.calibrate: false)."
                 )
-            break
+        else:
+            share = (budget - (scorer.calls - spent_before)) / (halvings - index)
+            bases = len({o.base for o in alive})
+            priors = scorer.planned(alive, pool[:n])  # calibration priors not yet known
+            target = min(len(pool), n + max(0, int((share - priors) // bases)))
+        n = max(n, target)
+        rows = pool[:n]
         scores = {o: _mean(scorer.correct(o, rows)) for o in alive}
         ranked = sorted(alive, key=lambda o: (-scores[o], o.complexity))
         rounds.append(
@@ -202,11 +212,9 @@ def race(
                 "scores": [{"prompt": o.describe(), "accuracy": scores[o]} for o in ranked],
             }
         )
-        if len(alive) <= s.finalists or n >= len(pool):
-            alive = ranked
-            break
         alive = ranked[: max(s.finalists, math.ceil(len(alive) / 2))]
-        n = min(2 * n, len(pool))
+        if len(alive) <= s.finalists:
+            break
     return alive[: s.finalists], rounds
 
 
@@ -252,11 +260,13 @@ def search(
     start = time.perf_counter()
     rows = list(validation)
     random.Random(ctx.seed).shuffle(rows)
-    keep = min(s.confirm_rows, len(rows) // 2)
+    # the confirmation takes at most a quarter of the budget; the race gets the rest
+    keep = min(s.confirm_rows, len(rows) // 2, s.max_calls // (4 * s.finalists))
     pool, held = rows[: len(rows) - keep], rows[len(rows) - keep :]
     options = search_space(task, s, len(train))
     scorer = Scorer(task, model, train, ctx, base, s.max_calls)
-    finalists, rounds = race(options, pool, scorer, s)
+    reserve = s.finalists * (keep + len(CONTENT_FREE_INPUTS))
+    finalists, rounds = race(options, pool, scorer, s, s.max_calls - reserve)
     chosen, confirmation = confirm(finalists, held, scorer)
     candidate = build_candidate(
         task, model, scorer.settings(chosen), chosen.instruction, train, ctx, STRATEGY

@@ -15,7 +15,7 @@ class SearchSettings(StrictModel):
     """The space and the budget of a prompt search (experiment key `search`)."""
 
     max_calls: int = Field(
-        default=2000, ge=1, description="Model scoring requests the whole search may make."
+        default=4000, ge=1, description="Model scoring requests the whole search may make."
     )
     shots: list[int] = Field(default_factory=lambda: [0, 4, 8], min_length=1)
     demos: list[SearchDemos] = Field(
@@ -23,7 +23,7 @@ class SearchSettings(StrictModel):
     )
     calibrate: bool = Field(default=True, description="Also try contextual calibration.")
     edits: bool = Field(default=True, description="Also try edits of the wordings.")
-    first_rows: int = Field(default=16, ge=2, le=4096, description="Rows of the first round.")
+    first_rows: int = Field(default=8, ge=2, le=4096, description="Rows of the first round.")
     confirm_rows: int = Field(
         default=200, ge=0, le=100_000, description="Validation rows kept for the final check."
     )

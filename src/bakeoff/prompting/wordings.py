@@ -28,10 +28,19 @@ def wordings(task: TaskSpec) -> list[str]:
 
 def render_instruction(task: TaskSpec, index: int) -> str:
     """Wording `index` filled in with the task's labels (and their descriptions)."""
+    return with_label_descriptions(task, render_wording(task, index))
+
+
+def render_wording(task: TaskSpec, index: int) -> str:
+    """Wording `index` filled in with the task's labels, without the description list."""
     options = wordings(task)
     if not 0 <= index < len(options):
         raise IndexError(f"wording {index} does not exist; this task has {len(options)}")
-    text = render_template(options[index], task.instruction_variables()).strip()
+    return render_template(options[index], task.instruction_variables()).strip()
+
+
+def with_label_descriptions(task: TaskSpec, text: str) -> str:
+    """`text`, then one line per label that has a description."""
     described = [label for label in task.labels or [] if label.description]
     if described:
         text += "\n" + "\n".join(f"- {label.words}: {label.description}" for label in described)
