@@ -331,8 +331,10 @@ def advise(ev: Evidence) -> Recommendation:
         next_steps.append(f"label more data: run train size {2 * data.figures['to']}")
     if not any(c["hybrid"] for c in ev.ranked):
         next_steps.append("try a hybrid (lora+few-shot) to combine both")
-    if by_rule.get("prompt sensitivity"):
-        next_steps.append("search wordings on the validation split before shipping a prompt")
+    if by_rule.get("prompt sensitivity") and not any(c.get("searched") for c in ev.ranked):
+        next_steps.append(
+            "search prompts on the validation split before shipping one (prompt-search)"
+        )
     return Recommendation(
         choice["name"],
         confidence,

@@ -72,6 +72,7 @@ def candidates(task: TaskSpec, runs: list[RunRecord]) -> list[dict[str, Any]]:
                 "kind": primary.kind,
                 "trained": primary.trained,
                 "hybrid": _is_hybrid(primary),
+                "searched": "search" in primary.candidate,  # its prompt chosen by a search
                 "train_size": size,
                 "labels_used": size or 0,
                 "runs": [m.key for m in members],
