@@ -257,6 +257,34 @@ def rule_wording(ev: Evidence) -> Finding | None:
     )
 
 
+def rule_search(ev: Evidence) -> Finding | None:
+    """What the prompt search bought over the task's own wording, zero-shot (primary runs,
+    paired test: "significant" only where that test says so)."""
+    searched = [c for c in ev.ranked if c.get("searched")]
+    plain = [
+        c
+        for c in ev.ranked
+        if not c["trained"] and c["train_size"] is None and not c.get("searched")
+    ]
+    if not searched or not plain:
+        return None
+    best, base = searched[0], plain[0]
+    test = ev.compare(best, base)
+    verdict = (
+        f"significant, {test['test']} p = {test['p']:.3f}"
+        if test["significant"]
+        else f"not significant, {test['test']} p = {test['p']:.2f}"
+    )
+    return Finding(
+        "prompt search",
+        f"the searched prompt of {best['name']} scores {ev.points(abs(test['difference']))} "
+        f"{'above' if test['difference'] >= 0 else 'below'} {base['name']} with the task's own "
+        f"wording (primary runs, 95% CI {ev.points(test['ci_low'])} to "
+        f"{ev.points(test['ci_high'])}; {verdict}); the search chose on validation only.",
+        {"difference": test["difference"], "p": test["p"], "significant": test["significant"]},
+    )
+
+
 # --- the decision ---------------------------------------------------------------------------
 
 
@@ -313,6 +341,7 @@ def advise(ev: Evidence) -> Recommendation:
             rule_volume(ev, choice, tied),
             rule_maintenance(ev, choice),
             rule_wording(ev),
+            rule_search(ev),
         )
         if f is not None
     ]

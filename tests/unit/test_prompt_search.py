@@ -122,9 +122,15 @@ def test_prompt_search_runs_end_to_end_and_its_winner_reloads(
     task = make_task(tmp_path)
     out = tmp_path / "out"
     args = ["run", "--task", str(task), "--model", str(tiny_model_dir), "--out", str(out)]
-    result = CliRunner().invoke(app, [*args, "-s", "prompt-search", "--search-calls", "400"])
+    searched = ["-s", "prompt-search", "--search-calls", "400", "--wordings", "0"]
+    result = CliRunner().invoke(app, [*args, "-s", "zero-shot", *searched])
     assert result.exit_code == 0, result.output
-    (run,) = json.loads((out / "results.json").read_text())["runs"]
+    zero, run = json.loads((out / "results.json").read_text())["runs"]
+    assert zero["strategy"] == "zero-shot" and run["strategy"] == "prompt-search"
+    findings = json.loads((out / "report.json").read_text())["recommendation"]["findings"]
+    (said,) = [f for f in findings if f["rule"] == "prompt search"]
+    word = "not significant" if said["figures"]["p"] >= 0.05 else "significant"
+    assert "with the task's own wording" in said["message"] and word in said["message"]
     trace = run["candidate"]["search"]
     assert 0 < trace["calls"] <= 400 and trace["rounds"]
     assert run["usage"]["adapt_seconds"] >= trace["seconds"] * 0.99  # booked as its one-off cost
