@@ -131,6 +131,8 @@ def test_prompt_search_runs_end_to_end_and_its_winner_reloads(
     (said,) = [f for f in findings if f["rule"] == "prompt search"]
     word = "not significant" if said["figures"]["p"] >= 0.05 else "significant"
     assert "with the task's own wording" in said["message"] and word in said["message"]
+    assert "## Prompt search: prompt-search" in (out / "report.md").read_text()
+    assert 'id="search-1"' in (out / "report.html").read_text()  # its table and chart
     trace = run["candidate"]["search"]
     assert 0 < trace["calls"] <= 400 and trace["rounds"]
     assert run["usage"]["adapt_seconds"] >= trace["seconds"] * 0.99  # booked as its one-off cost

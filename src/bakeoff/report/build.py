@@ -179,6 +179,7 @@ def build_report(store: RunStore, constraints: dict[str, Any] | None = None) -> 
         "volume": volume_curves(ranked, spec.constraints, recommendation.choice),
         "confusion": _confusions(ranked, by_key) if task.kind == "classification" else [],
         "training_curves": _training_curves(ranked, by_key),
+        "searches": _searches(ranked, by_key, metric),
         "recommendation": recommendation.as_dict(),
         "champion": _champion(champion, champion_run),
     }
@@ -274,6 +275,43 @@ def _training_curves(ranked: list[dict[str, Any]], runs: dict[str, Run]) -> list
                     "warnings": training.get("warnings", []),
                 }
             )
+    return out
+
+
+def _searches(
+    ranked: list[dict[str, Any]], runs: dict[str, Run], metric: str
+) -> list[dict[str, Any]]:
+    """Each prompt search: the leader's validation score after each round against the calls
+    spent, the confirmation, and the chosen prompt's test score (computed after the search)."""
+    out = []
+    for c in ranked:
+        run = runs[c["primary"]]
+        trace = run.candidate.get("search")
+        if not trace:
+            continue
+        out.append(
+            {
+                "candidate": c["name"],
+                "chosen": trace["chosen"],
+                "instruction": run.candidate.get("instruction", ""),
+                "calls": trace["calls"],
+                "max_calls": trace["max_calls"],
+                "seconds": trace["seconds"],
+                "space": trace["space"],
+                "rounds": [
+                    {
+                        "rows": r["rows"],
+                        "candidates": r["candidates"],
+                        "calls": r["calls_so_far"],
+                        "leader": r["scores"][0]["prompt"],
+                        "accuracy": r["scores"][0]["accuracy"],
+                    }
+                    for r in trace["rounds"]
+                ],
+                "confirmation": trace["confirmation"],
+                "test": run.value(metric),
+            }
+        )
     return out
 
 

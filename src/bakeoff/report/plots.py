@@ -172,6 +172,22 @@ def training_curves(report: Report) -> Chart | None:
     return "overfitting", "Training curves (overfitting check)", _png(fig)
 
 
+def search_progress(report: Report) -> Chart | None:
+    searches = report["searches"]
+    if not searches:
+        return None
+    fig, ax = plt.subplots(figsize=(7.5, 4.0))
+    for s in searches:
+        calls = [r["calls"] for r in s["rounds"]]
+        ax.plot(calls, [100 * r["accuracy"] for r in s["rounds"]], "-o", label=s["candidate"])
+        ax.annotate(f"test {100 * s['test']:.1f}", (calls[-1], 100 * s["rounds"][-1]["accuracy"]))
+    ax.set_xlabel("model calls spent")
+    ax.set_ylabel("round leader's validation accuracy (%)")
+    ax.set_title("Prompt search: the leader of each round against the calls spent")
+    ax.legend(fontsize=7)
+    return "search", "Prompt search progress (validation only; test after the search)", _png(fig)
+
+
 CHARTS = (
     quality_vs_cost,
     learning_curves,
@@ -179,6 +195,7 @@ CHARTS = (
     confusion_matrices,
     wording_variance,
     training_curves,
+    search_progress,
 )
 
 

@@ -95,6 +95,25 @@ def render_markdown(report: dict[str, Any]) -> str:
         for g in report["wording"]:
             values = ", ".join(f"w{w} {pct(v)}" for w, v in g["by_wording"].items())
             lines.append(f"- {g['candidate']}: {values} (spread {pct(g['spread'])})")
+    for search in report["searches"]:
+        lines += [
+            "",
+            f"## Prompt search: {search['candidate']}",
+            "",
+            f"Chosen on validation: {search['chosen']} — test {pct(search['test'])} (scored after "
+            f"the search). {search['calls']:,} of {search['max_calls']:,} calls, "
+            f"{search['seconds']:.0f} s, {search['space']} prompts in the space.",
+            "",
+            "| round rows | prompts | calls so far | leader | validation accuracy |",
+            "|---|---|---|---|---|",
+            *[
+                f"| {r['rows']} | {r['candidates']} | {r['calls']:,} | {r['leader']} | "
+                f"{pct(r['accuracy'])} |"
+                for r in search["rounds"]
+            ],
+        ]
+        confirmation = search["confirmation"]
+        lines += ["", f"Confirmation: {confirmation.get('reason') or confirmation.get('skipped')}."]
     champion = report["champion"]
     if champion:
         lines += [
