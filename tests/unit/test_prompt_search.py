@@ -174,3 +174,28 @@ def test_the_search_never_sees_the_test_split(tmp_path: Path, tiny_model_dir: Pa
     dirty = execute(experiment.job(run, None), worker)
     assert clean.candidate["search"]["chosen"] == dirty.candidate["search"]["chosen"]
     assert clean.candidate["search"]["rounds"] == dirty.candidate["search"]["rounds"]
+
+
+def test_an_interrupted_search_resumes_without_repeating_a_call(tmp_path: Path) -> None:
+    settings = SearchSettings(max_calls=900, shots=[0, 2], demos=["random"])
+    base = PromptSettings(format="plain")
+    validation = _rows("val", 96)
+
+    def run(lm: ListenerLM) -> dict:  # type: ignore[type-arg]
+        ctx = RunContext(seed=0, run_dir=tmp_path)
+        found = search(_task(), lm, _rows("train", 40), validation, ctx, base, settings)
+        return found.notes["search"]  # type: ignore[no-any-return]
+
+    whole = run(ListenerLM())
+    journal = tmp_path / "checkpoint" / "search-journal.jsonl"
+    lines = journal.read_text().splitlines()
+    assert len(lines) >= whole["calls"] // 3  # rows and priors, as they were paid for
+    kept = lines[: len(lines) // 2]
+    journal.write_text("\n".join(kept) + '\n{"b": ["torn', encoding="utf-8")  # killed mid-line
+
+    lm = ListenerLM()
+    resumed = run(lm)
+    assert resumed["chosen"] == whole["chosen"] and resumed["rounds"] == whole["rounds"]
+    assert 0 < resumed["resumed_calls"] < whole["calls"]
+    assert resumed["calls"] == whole["calls"]  # the budget counts the calls before the kill
+    assert len(lm.requests) == whole["calls"] - resumed["resumed_calls"]  # none repeated

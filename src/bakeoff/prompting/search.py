@@ -15,11 +15,14 @@ split is never passed here (Strategy.adapt receives train and validation only).
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import random
 import re
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from bakeoff.errors import BakeoffError
@@ -59,6 +62,7 @@ class Option:
         return f"{self.origin}; {demos}{calibration}"
 
 
+JOURNAL = "search-journal.jsonl"  # in the run's checkpoint folder, removed when the run ends
 STRATEGY = "prompt-search"  # the registered name: its loader rebuilds the saved prompt
 
 
@@ -102,6 +106,45 @@ def search_space(task: TaskSpec, s: SearchSettings, train_rows: int) -> list[Opt
     return sorted(options, key=lambda o: o.complexity)
 
 
+Base = tuple[str, int, str]  # Option.base: instruction, shots, demo method
+
+
+class Journal:
+    """Every score the search has paid for, appended as it arrives (JSON lines in the run's
+    checkpoint folder): a search killed midway resumes without repeating a call, and the
+    budget counts what was spent before the interruption. A torn last line is ignored."""
+
+    def __init__(self, path: Path | None):
+        self.path = path
+
+    def load(self) -> tuple[dict[tuple[Base, str], list[float]], dict[Base, list[float]]]:
+        probs: dict[tuple[Base, str], list[float]] = {}
+        priors: dict[Base, list[float]] = {}
+        if self.path is None or not self.path.exists():
+            return probs, priors
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            try:
+                entry = json.loads(line)
+                base = (str(entry["b"][0]), int(entry["b"][1]), str(entry["b"][2]))
+                if "prior" in entry:
+                    priors[base] = [float(v) for v in entry["prior"]]
+                else:
+                    probs[(base, str(entry["r"]))] = [float(v) for v in entry["p"]]
+            except (ValueError, KeyError, TypeError, IndexError):
+                continue  # the line a kill cut short
+        return probs, priors
+
+    def add(self, base: Base, entries: list[dict[str, Any]]) -> None:
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as handle:
+            for entry in entries:
+                handle.write(json.dumps({"b": list(base), **entry}, ensure_ascii=False) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
 @dataclass
 class Scorer:
     """Scores options on validation rows, each (prompt, row) pair once, within the budget."""
@@ -112,10 +155,20 @@ class Scorer:
     ctx: RunContext
     base_settings: PromptSettings
     max_calls: int
+    journal: Journal = field(default_factory=lambda: Journal(None))
     calls: int = 0
     cache_hits: int = 0
-    _candidates: dict[tuple[str, int, str], PromptCandidate] = field(default_factory=dict)
-    _probs: dict[tuple[tuple[str, int, str], str], list[float]] = field(default_factory=dict)
+    resumed_calls: int = 0  # paid for before an interruption, read back from the journal
+    _candidates: dict[Base, PromptCandidate] = field(default_factory=dict)
+    _probs: dict[tuple[Base, str], list[float]] = field(default_factory=dict)
+    _priors: dict[Base, list[float]] = field(default_factory=dict)
+    # what this search has used so far; a journal entry counts (as a call) when first used,
+    # so a resumed search plans and spends exactly as an uninterrupted one
+    _used: set[tuple[Base, str]] = field(default_factory=set)
+    _used_priors: set[Base] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self._probs, self._priors = self.journal.load()
 
     @property
     def remaining(self) -> int:
@@ -136,28 +189,37 @@ class Scorer:
     def planned(self, options: list[Option], rows: list[Example]) -> int:
         """Calls scoring `options` on `rows` would make now."""
         bases = {o.base for o in options}
-        missing = sum(1 for b in bases for r in rows if (b, r.id) not in self._probs)
-        priors = {o.base for o in options if o.calibrate}
-        fresh = sum(
-            1 for b in priors if b not in self._candidates or not self._candidates[b].has_prior
-        )
-        return missing + fresh * len(CONTENT_FREE_INPUTS)
+        missing = sum(1 for b in bases for r in rows if (b, r.id) not in self._used)
+        fresh = {o.base for o in options if o.calibrate} - self._used_priors
+        return missing + len(fresh) * len(CONTENT_FREE_INPUTS)
 
     def correct(self, option: Option, rows: list[Example]) -> list[int]:
         candidate = self.candidate(option)
-        missing = [r for r in rows if (option.base, r.id) not in self._probs]
-        self.cache_hits += len(rows) - len(missing)
+        new = [r for r in rows if (option.base, r.id) not in self._used]
+        self.cache_hits += len(rows) - len(new)
+        self.calls += len(new)
+        self._used.update((option.base, r.id) for r in new)
+        missing = [r for r in new if (option.base, r.id) not in self._probs]
+        self.resumed_calls += len(new) - len(missing)
+        names = self.task.label_names
         if missing:
-            self.calls += len(missing)
+            entries = []
             for ex, pred in zip(missing, candidate.predict(missing), strict=True):
-                names = self.task.label_names
-                self._probs[(option.base, ex.id)] = [(pred.probabilities or {})[n] for n in names]
+                probs = [(pred.probabilities or {})[n] for n in names]
+                self._probs[(option.base, ex.id)] = probs
+                entries.append({"r": ex.id, "p": probs})
+            self.journal.add(option.base, entries)
         prior = None
         if option.calibrate:
-            if not candidate.has_prior:
+            if option.base not in self._used_priors:
+                self._used_priors.add(option.base)
                 self.calls += len(CONTENT_FREE_INPUTS)
-            prior = candidate.label_prior()
-        names = self.task.label_names
+                if option.base in self._priors:
+                    self.resumed_calls += len(CONTENT_FREE_INPUTS)
+                else:
+                    self._priors[option.base] = candidate.label_prior()
+                    self.journal.add(option.base, [{"prior": self._priors[option.base]}])
+            prior = self._priors[option.base]
         out = []
         for ex in rows:
             probs = self._probs[(option.base, ex.id)]
@@ -264,7 +326,8 @@ def search(
     keep = min(s.confirm_rows, len(rows) // 2, s.max_calls // (4 * s.finalists))
     pool, held = rows[: len(rows) - keep], rows[len(rows) - keep :]
     options = search_space(task, s, len(train))
-    scorer = Scorer(task, model, train, ctx, base, s.max_calls)
+    journal = Journal(ctx.run_dir / "checkpoint" / JOURNAL if ctx.run_dir else None)
+    scorer = Scorer(task, model, train, ctx, base, s.max_calls, journal)
     reserve = s.finalists * (keep + len(CONTENT_FREE_INPUTS))
     finalists, rounds = race(options, pool, scorer, s, s.max_calls - reserve)
     chosen, confirmation = confirm(finalists, held, scorer)
@@ -280,6 +343,7 @@ def search(
         "max_calls": s.max_calls,
         "calls": scorer.calls,
         "cache_hits": scorer.cache_hits,
+        "resumed_calls": scorer.resumed_calls,
         "seconds": time.perf_counter() - start,
         "validation_rows": {"race": len(pool), "confirmation": len(held)},
         "rounds": rounds,
