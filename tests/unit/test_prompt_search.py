@@ -131,7 +131,11 @@ def test_prompt_search_runs_end_to_end_and_its_winner_reloads(
     (said,) = [f for f in findings if f["rule"] == "prompt search"]
     word = "not significant" if said["figures"]["p"] >= 0.05 else "significant"
     assert "with the task's own wording" in said["message"] and word in said["message"]
-    assert "## Prompt search: prompt-search" in (out / "report.md").read_text()
+    report_md = (out / "report.md").read_text()
+    assert "## Prompt search: prompt-search" in report_md
+    runners_up = run["details"]["runners_up"]  # the other finalists, scored after the choice
+    assert runners_up and all("accuracy" in r["metrics"] for r in runners_up)
+    assert "The other finalists on test (scored after the choice)" in report_md
     assert 'id="search-1"' in (out / "report.html").read_text()  # its table and chart
     trace = run["candidate"]["search"]
     assert 0 < trace["calls"] <= 400 and trace["rounds"]

@@ -107,6 +107,18 @@ def usage(preds: list[Prediction], timing: Timing, adapt_seconds: float, n_param
     )
 
 
+def runners_up_on_test(candidate: Any, job: RunJob) -> list[dict[str, Any]]:
+    """The prompts a search ranked next to its choice, scored on test now that the choice is
+    made (the search itself never saw test): how the validation choice held up."""
+    out = []
+    for name, other in getattr(candidate, "runners_up", []):
+        preds = other.predict(job.splits.test)
+        outputs = [p.output for p in preds]
+        scored = score_predictions(job.task, job.splits.test, outputs, seed=job.run.seed)
+        out.append({"prompt": name, "metrics": scored["metrics"]})
+    return out
+
+
 def execute(job: RunJob, worker: Worker | None = None) -> RunRecord:
     """Adapt, predict the test split, score, save the artifact; return the run's record."""
     worker = worker or Worker()
@@ -127,6 +139,9 @@ def execute(job: RunJob, worker: Worker | None = None) -> RunRecord:
     with timed() as timing:
         preds = candidate.predict(splits.test, worker.progress(run.label, len(splits.test)))
     scored = score_predictions(task, splits.test, [p.output for p in preds], seed=run.seed)
+    runners_up = runners_up_on_test(candidate, job)
+    if runners_up:
+        scored["runners_up"] = runners_up
     artifact = None
     if job.run_dir is not None and is_main_process():
         artifact = job.run_dir / "artifact"

@@ -334,6 +334,15 @@ def search(
     candidate = build_candidate(
         task, model, scorer.settings(chosen), chosen.instruction, train, ctx, STRATEGY
     )
+    # the other finalists, for the record: scored on test only after the choice is made
+    candidate.runners_up = [
+        (
+            o.describe(),
+            build_candidate(task, model, scorer.settings(o), o.instruction, train, ctx, STRATEGY),
+        )
+        for o in finalists
+        if o != chosen
+    ]
     own_text, own_origin = instructions(task, edits=False)[0]
     baseline = Option(own_text, own_origin).describe()  # the task's own wording, zero-shot
     first = {row["prompt"]: row["accuracy"] for row in rounds[0]["scores"]}

@@ -67,6 +67,8 @@ class PromptCandidate:
         self._prior: list[float] | None = None
         self.training: dict[str, Any] | None = None  # a prompt trains nothing
         self.notes: dict[str, Any] = {}  # more for describe(): e.g. the search that chose it
+        # prompts a search ranked next: the executor scores them on test after the choice
+        self.runners_up: list[tuple[str, PromptCandidate]] = []
 
     def _demo(self, ex: Example) -> Demo:
         return Demo(ex.text, self.answer_words(ex))

@@ -310,6 +310,10 @@ def _searches(
                 ],
                 "confirmation": trace["confirmation"],
                 "test": run.value(metric),
+                "runners_up": [
+                    {"prompt": r["prompt"], "test": r["metrics"][metric]["value"]}
+                    for r in run.details.get("runners_up", [])
+                ],
             }
         )
     return out

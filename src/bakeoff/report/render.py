@@ -114,6 +114,9 @@ def render_markdown(report: dict[str, Any]) -> str:
         ]
         confirmation = search["confirmation"]
         lines += ["", f"Confirmation: {confirmation.get('reason') or confirmation.get('skipped')}."]
+        if search["runners_up"]:
+            others = "; ".join(f"{r['prompt']}: {pct(r['test'])}" for r in search["runners_up"])
+            lines += ["", f"The other finalists on test (scored after the choice): {others}."]
     champion = report["champion"]
     if champion:
         lines += [
