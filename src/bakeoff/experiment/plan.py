@@ -57,7 +57,8 @@ class RunConfig:
             parts.append("gen")
         if s.get("calibrate"):
             parts.append("calibrated")
-        parts.append(f"w{s.get('wording', 0)}")
+        if "wording" in self.resolved.axes or self.resolved.kind == "trained":
+            parts.append(f"w{s.get('wording', 0)}")  # a search chooses its own instruction
         return " ".join(parts + size)
 
 
