@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -26,6 +25,7 @@ import torch
 
 from bakeoff.atomic import write_json_atomic
 from bakeoff.cache import cache_root
+from bakeoff.cores import available_cores
 
 Purpose = Literal["inference", "training"]
 MARGIN = 1.10  # bf16 must be this much faster: it costs a little agreement with fp32
@@ -37,56 +37,35 @@ Probe = Callable[[Purpose, torch.dtype], float]  # milliseconds per step
 
 
 @cache
-def cpu_has_bf16() -> bool:
+def _first_cpu() -> dict[str, str]:
+    """/proc/cpuinfo's entry for the first processor (empty where unreadable)."""
+    info: dict[str, str] = {}
     try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return any(flag in flags for flag in ("avx512_bf16", "amx_bf16"))
-
-
-def cpu_model() -> str:
-    """The CPU's name with its family and model numbers ("AMD EPYC" alone names several
-    generations) and whether it has AMX."""
-    try:
-        info: dict[str, str] = {}
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             key, _, value = line.partition(":")
             if not key.strip():
                 break  # the first processor is enough
             info.setdefault(key.strip(), value.strip())
     except OSError:
-        info = {}
+        pass
+    return info
+
+
+def cpu_has_bf16() -> bool:
+    flags = _first_cpu().get("flags", "").split()
+    return any(flag in flags for flag in ("avx512_bf16", "amx_bf16"))
+
+
+def cpu_model() -> str:
+    """The CPU's name with its family and model numbers ("AMD EPYC" alone names several
+    generations) and whether it has AMX."""
+    info = _first_cpu()
     if "model name" not in info:
         import platform
 
         return platform.processor() or platform.machine()
     amx = ", AMX" if "amx_bf16" in info.get("flags", "") else ""
     return f"{info['model name']} (family {info.get('cpu family')}, model {info.get('model')}{amx})"
-
-
-def available_cores() -> int:
-    """Cores this process may use: its CPU affinity, capped by a cgroup CPU quota if any."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cores = os.cpu_count() or 1
-    quota = _cgroup_quota()
-    return max(1, min(cores, math.ceil(quota))) if quota else cores
-
-
-def _cgroup_quota() -> float | None:
-    try:  # cgroup v2: "max 100000" or "200000 100000"
-        limit, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
-        return None if limit == "max" else int(limit) / int(period)
-    except (OSError, ValueError):
-        pass
-    try:  # cgroup v1
-        limit = Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read_text().strip()
-        period = Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read_text().strip()
-        return None if int(limit) <= 0 else int(limit) / int(period)
-    except (OSError, ValueError):
-        return None
 
 
 @cache
@@ -193,14 +172,14 @@ def cpu_verdict() -> dict[str, Choice]:
         no = Choice("fp32", "the CPU has no bf16 instructions")
         return {"inference": no, "training": no}
     key = machine_key()
-    saved = _read_verdicts().get(key)
+    verdicts = _read_verdicts()
+    saved = verdicts.get(key)
     if isinstance(saved, dict):
         try:
             return {p: Choice(**saved[p]) for p in ("inference", "training")}
         except (KeyError, TypeError):
             pass  # an older or damaged entry: measure again
     verdict = measure_verdict()
-    verdicts = _read_verdicts()
     verdicts[key] = {p: asdict(c) for p, c in verdict.items()}
     with contextlib.suppress(OSError):  # a read-only cache: measure again next time
         write_json_atomic(_verdict_path(), verdicts)

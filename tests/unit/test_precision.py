@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from bakeoff import precision
+from bakeoff import cores, precision
 from bakeoff.precision import Choice, choose, decide, measure_verdict
 
 
@@ -83,7 +83,7 @@ def test_the_user_and_a_cpu_without_bf16_decide_without_a_probe(
 
 
 def test_threads_never_exceed_the_usable_cores(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(precision, "_cgroup_quota", lambda: 1.0)  # a 1-CPU container quota
+    monkeypatch.setattr(cores, "_cgroup_quota", lambda: 1.0)  # a 1-CPU container quota
     assert precision.available_cores() == 1
     summary = precision.machine_summary("fp32", "fp32")
     assert summary["cores"] >= 1 and summary["threads"]["torch_threads"] >= 1

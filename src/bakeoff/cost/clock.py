@@ -67,20 +67,12 @@ class Timing:
         return min(self.wall_seconds, estimate), "CPU time / threads (machine contended)"
 
 
-def compute_threads() -> int:
-    """The threads local inference computes with (torch's intra-op pool)."""
-    try:
-        import torch
-
-        return max(1, torch.get_num_threads())
-    except ImportError:  # pragma: no cover - torch is a dependency
-        return os.cpu_count() or 1
-
-
 @contextmanager
 def timed() -> Iterator[Timing]:
     """Wall time, this process's CPU time, and the machine's load while the block ran."""
-    timing = Timing(threads=compute_threads())
+    import torch  # here, not at import: the HTTP backend's runs never load torch
+
+    timing = Timing(threads=torch.get_num_threads())  # local inference's compute threads
     cpu, busy, start = process_cpu_seconds(), machine_busy_seconds(), time.perf_counter()
     try:
         yield timing

@@ -19,8 +19,8 @@ from bakeoff.errors import BakeoffError
 from bakeoff.experiment.executor import RunJob, Worker, execute, is_main_process
 from bakeoff.experiment.plan import RunConfig, check_wordings, run_settings
 from bakeoff.experiment.record import RunRecord
-from bakeoff.experiment.registry import default_training
-from bakeoff.experiment.spec import DEFAULT_MAX_RUNS, ExperimentSpec, StrategyEntry
+from bakeoff.experiment.registry import default_training, own_settings
+from bakeoff.experiment.spec import DEFAULT_MAX_RUNS, DOCS, ExperimentSpec, StrategyEntry
 from bakeoff.experiment.store import STORE_NAME, RunStore, exclusive, save_record
 from bakeoff.models.backends import BackendOptions
 from bakeoff.task.data import Splits, load_splits
@@ -46,20 +46,11 @@ def resolve_sizes(spec: ExperimentSpec, n_train: int) -> list[int]:
     return sorted(set(sizes))
 
 
-def _training(spec: ExperimentSpec, entry: StrategyEntry, index: int) -> dict[str, Any]:
+def _training(spec: ExperimentSpec, entry: StrategyEntry, where: str) -> dict[str, Any]:
     train = {**spec.training, **entry.training}
     if spec.budget.max_train_minutes and "max_minutes" not in train:
         train["max_minutes"] = spec.budget.max_train_minutes
-    where = f"{spec.at('strategies')}: strategies[{index}] ({entry.name})"
     return default_training(entry.resolved, {"train": train, **entry.own_settings}, where)
-
-
-def _prompt_own_settings(entry: StrategyEntry) -> dict[str, Any]:
-    """A prompt strategy's own settings (e.g. `search:`), defaults filled in: part of its key."""
-    info, key = entry.resolved.main, entry.resolved.main.settings_key
-    if info.settings is None or key is None:
-        return {}
-    return {key: info.settings.model_validate(entry.own_settings.get(key, {})).model_dump()}
 
 
 def plan_runs(spec: ExperimentSpec, sizes: list[int]) -> list[RunConfig]:
@@ -87,8 +78,9 @@ def plan_runs(spec: ExperimentSpec, sizes: list[int]) -> list[RunConfig]:
             axes = resolved.axes
             shots = entry.shots or prompt.shots
             demos = entry.demos or prompt.demos
-            training = _training(spec, entry, index) if entry.trained else None
-            own = {} if entry.trained else _prompt_own_settings(entry)
+            where = f"{spec.at('strategies')}: strategies[{index}] ({entry.name})"
+            training = _training(spec, entry, where) if entry.trained else None
+            own = {} if entry.trained else own_settings(resolved, entry.own_settings, where, DOCS)
             wordings = entry.wordings or spec.wordings
             wordings = wordings if "wording" in axes else wordings[:1]
             for size in sizes if "train_size" in axes else [None]:

@@ -27,13 +27,22 @@ def default_training(
         out: dict[str, Any] = {"train": TrainConfig.model_validate(train).model_dump()}
     except ValidationError as exc:
         raise settings_error(exc, where, docs, flags) from None
+    return {**out, **own_settings(resolved, overrides, where, docs, flags)}
+
+
+def own_settings(
+    resolved: Resolved, given: dict[str, Any], where: str, docs: str, flags: bool = False
+) -> dict[str, Any]:
+    """The strategy's own settings (`lora:`, `search:` …) with its defaults filled in — part of
+    each run's key — or every problem with them; {} for strategies without any."""
+    info = resolved.main
     key = info.settings_key
-    if info.settings is not None and key is not None:
-        try:
-            out[key] = info.settings.model_validate(overrides.get(key, {})).model_dump()
-        except ValidationError as exc:
-            raise settings_error(exc, where, docs, flags, prefix=key) from None
-    return out
+    if info.settings is None or key is None:
+        return {}
+    try:
+        return {key: info.settings.model_validate(given.get(key, {})).model_dump()}
+    except ValidationError as exc:
+        raise settings_error(exc, where, docs, flags, prefix=key) from None
 
 
 def build_strategy(run: RunConfig) -> Strategy:

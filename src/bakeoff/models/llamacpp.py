@@ -12,13 +12,13 @@ token at a time after the prompt and then rolled back.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from bakeoff.cores import available_cores
 from bakeoff.errors import BakeoffError
 from bakeoff.models.backends import BackendOptions
 from bakeoff.models.base import Generation, OptionScores, Progress, ScoreRequest, cut_at_stop
@@ -56,7 +56,7 @@ class LlamaCppLM:
         from llama_cpp import Llama
 
         path = gguf_path(name)
-        threads = options.threads or os.cpu_count() or 1
+        threads = options.threads or available_cores()
         llm = Llama(
             model_path=str(path),
             n_ctx=options.context,

@@ -20,6 +20,7 @@ from unittest import mock
 from bakeoff.cache import cache_root
 from bakeoff.errors import BakeoffError
 from bakeoff.models.registry import ModelSource
+from bakeoff.precision import configure_threads
 
 
 def _gguf_cache_dir(source: ModelSource) -> Path:
@@ -118,7 +119,9 @@ def local_weights(source: ModelSource) -> str:
 def load_pretrained(
     loader: Any, source: ModelSource, *, trust_remote_code: bool = False, **kwargs: Any
 ) -> Any:
-    """`loader.from_pretrained` with bakeoff's safety defaults and a clear error."""
+    """`loader.from_pretrained` with bakeoff's safety defaults and a clear error; torch's
+    threads are capped at the usable cores before the first computation."""
+    configure_threads()
     quiet_transformers()
     where = local_weights(source)
     try:

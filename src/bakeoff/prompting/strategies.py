@@ -116,10 +116,6 @@ class PromptCandidate:
     def score_options(self) -> tuple[str, ...]:
         return tuple(self.layout.option_text(lab.words) for lab in self.task.labels or [])
 
-    @property
-    def has_prior(self) -> bool:
-        return self._prior is not None
-
     def label_prior(self) -> list[float]:
         """The label probabilities on content-free inputs (contextual calibration)."""
         if self._prior is None:
