@@ -53,8 +53,8 @@ def run_task(
     entries: list[dict[str, Any]] = []
     for name in strategies:
         resolved = resolve(name)
-        key = resolved.main.settings_key
-        own = {key: own_settings[key]} if key in own_settings else {}
+        keys = [p.settings_key for p in resolved.own_parts]
+        own = {key: own_settings[key] for key in keys if key in own_settings}
         if resolved.kind == "trained":  # flag errors name the flag
             default_training(resolved, {"train": training, **own}, "options", flags=True)
         for method in demos if resolved.uses_demos else [None]:

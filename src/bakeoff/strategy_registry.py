@@ -97,6 +97,13 @@ class Resolved:
             axes |= self.prompt.axes - {"wording"}  # training is the costly part: one wording
         return frozenset(axes)
 
+    @property
+    def own_parts(self) -> list[StrategyInfo]:
+        """The registered strategies behind this name that take settings of their own
+        (`lora:` of the trained part, `search:` of the prompt part)."""
+        parts = [p for p in (self.trained, self.prompt) if p is not None]
+        return [p for p in parts if p.settings is not None and p.settings_key is not None]
+
     def build(self, settings: dict[str, Any]) -> Strategy:
         return self.main.build(settings, self)
 

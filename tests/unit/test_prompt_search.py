@@ -108,6 +108,19 @@ def test_the_search_is_reproducible() -> None:
     assert first["chosen"] == again["chosen"] and first["rounds"] == again["rounds"]
 
 
+def test_a_small_budget_races_a_sample_of_the_space_that_keeps_the_tasks_own_wording() -> None:
+    lm = ListenerLM()
+    settings = SearchSettings(max_calls=200, shots=[0, 2, 4], demos=["random", "stratified"])
+    notes = _search(lm, settings, _rows("val", 160)).notes["search"]  # type: ignore[attr-defined]
+    assert 2 <= notes["raced"] < notes["space"]  # the whole space would not fit
+    assert notes["rounds"][0]["candidates"] == notes["raced"]
+    assert notes["calls"] <= 200 and notes["calls"] == len(lm.requests)
+    raced = {row["prompt"] for row in notes["rounds"][0]["scores"]}
+    assert "task wording 0; no demos" in raced
+    again = _search(ListenerLM(), settings, _rows("val", 160)).notes["search"]  # type: ignore[attr-defined]
+    assert again["rounds"] == notes["rounds"]  # the sample is seeded
+
+
 def test_a_budget_too_small_for_one_round_is_refused_with_what_to_change() -> None:
     with pytest.raises(BakeoffError) as info:
         _search(ListenerLM(), SearchSettings(max_calls=10), _rows("val", 64))
@@ -203,3 +216,127 @@ def test_an_interrupted_search_resumes_without_repeating_a_call(tmp_path: Path) 
     assert 0 < resumed["resumed_calls"] < whole["calls"]
     assert resumed["calls"] == whole["calls"]  # the budget counts the calls before the kill
     assert len(lm.requests) == whole["calls"] - resumed["resumed_calls"]  # none repeated
+
+
+class WordsLM(ListenerLM):
+    """Reads sentiment right only through the words 'great' / 'awful' (the task's 'positive' /
+    'negative' are a coin toss to it), and shows them in its next-token distribution."""
+
+    def __init__(self, next_tokens: bool = True) -> None:
+        super().__init__()
+        if not next_tokens:
+            self.next_tokens = None  # type: ignore[assignment]
+
+    @staticmethod
+    def _positive(prompt: str) -> bool:
+        return any(w in prompt.rsplit("Text:", 1)[-1] for w in POSITIVE)
+
+    def score(
+        self, requests: Sequence[ScoreRequest], progress: Progress | None = None
+    ) -> list[OptionScores]:
+        out = []
+        for r in requests:
+            self.requests.append(r.prompt)
+            good = self._positive(r.prompt)
+            values = {" great": -0.5 if good else -4.0, " awful": -4.0 if good else -0.5}
+            scores = tuple(values.get(o, -2.0) for o in r.options)
+            out.append(OptionScores(scores, tuple(1 for _ in r.options), 3))
+        return out
+
+    def next_tokens(self, prompts: Sequence[str], top_k: int) -> list[dict[str, float]]:
+        self.requests += list(prompts)
+        return [
+            {" great": -0.5, " the": -1.0, " awful": -4.0, " 5": -5.0}
+            if self._positive(p)
+            else {" awful": -0.5, " the": -1.0, " great": -4.0, " 5": -5.0}
+            for p in prompts
+        ]
+
+
+def test_mined_label_words_are_found_and_read_off_the_same_forward_passes() -> None:
+    lm = WordsLM()
+    settings = SearchSettings(max_calls=1500, shots=[0], calibrate=False, edits=False)
+    candidate = _search(lm, settings, _rows("val", 160))
+    notes = candidate.notes["search"]  # type: ignore[attr-defined]
+    assert notes["mined"] == "positive→great, negative→awful" and notes["mining_calls"] == 16
+    assert notes["word_sets"] == ["task words", "mined"]
+    assert "mined" in notes["chosen"]
+    assert candidate.settings.label_words == {"positive": "great", "negative": "awful"}  # type: ignore[attr-defined]
+    # the task's wording (literal text, no `{{ labels }}`) reads both word sets off one
+    # request per row; the built-in wordings name the labels, so their texts differ
+    raced = len(notes["rounds"][0]["scores"])
+    assert raced == 8 and notes["rounds"][0]["calls_so_far"] == 16 + (raced - 1) * 8
+    assert notes["calls"] == len(lm.requests) <= 1500
+
+
+def test_without_next_tokens_the_search_says_why_nothing_was_mined() -> None:
+    notes = _search(WordsLM(next_tokens=False), SearchSettings(max_calls=800), _rows("val", 64))
+    said = notes.notes["search"]  # type: ignore[attr-defined]
+    assert said["word_sets"] == ["task words"] and "does not show next-token" in said["mined"]
+
+
+def test_label_words_and_layouts_can_be_left_out() -> None:
+    settings = SearchSettings(max_calls=800, label_words=False, formats=["chat", "plain"])
+    notes = _search(WordsLM(), settings, _rows("val", 64)).notes["search"]  # type: ignore[attr-defined]
+    assert notes["word_sets"] == ["task words"] and "mined" not in notes
+    raced = [row["prompt"] for row in notes["rounds"][0]["scores"]]
+    assert not any("chat layout" in p for p in raced)  # this model has no chat template
+
+
+def test_lora_on_a_searched_prompt_trains_with_the_chosen_prompt_and_reloads(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    """`lora+prompt-search`: the search chooses the prompt on the base weights, LoRA trains
+    with it; the run records both, and the artifact predicts with the searched prompt."""
+    task = make_task(tmp_path)
+    out = tmp_path / "out"
+    quick = ["--max-steps", "2", "--eval-every", "2", "--batch-size", "4", "--eval-rows", "8"]
+    result = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "--task",
+            str(task),
+            "--model",
+            str(tiny_model_dir),
+            "--out",
+            str(out),
+            "-s",
+            "lora+prompt-search",
+            "--search-calls",
+            "300",
+            *quick,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    (run,) = json.loads((out / "results.json").read_text())["runs"]
+    assert run["settings"]["search"]["max_calls"] == 300  # the prompt part's own settings
+    assert run["settings"]["training"]["lora"]["r"] > 0  # and the trained part's
+    trace = run["candidate"]["search"]
+    assert 0 < trace["calls"] <= 300 and run["training"]["steps"] == 2
+    assert run["candidate"]["instruction"] is not None and run["candidate"]["method"] == "lora"
+    assert "## Prompt search: lora+prompt-search" in (out / "report.md").read_text()
+    result = CliRunner().invoke(
+        app,
+        ["predict", "--artifact", run["artifact"], "--input", str(tmp_path / "data.jsonl")],
+    )
+    assert result.exit_code == 0, result.output
+    by_id = {p["id"]: p["output"] for p in run["predictions"]}
+    lines = (tmp_path / "data.jsonl").read_text().splitlines()
+    outputs = [json.loads(line)["output"] for line in result.output.splitlines() if line]
+    for row_id, output in by_id.items():  # the saved prompt and weights, reloaded
+        assert outputs[int(row_id.rsplit(":", 1)[1]) - 1] == output
+    assert len(outputs) == len(lines)
+
+
+def test_an_experiment_entry_takes_the_settings_of_both_parts_of_a_hybrid() -> None:
+    from bakeoff.experiment.spec import StrategyEntry
+
+    entry = StrategyEntry.model_validate(
+        {"name": "lora+prompt-search", "search": {"max_calls": 50}, "lora": {"r": 4}}
+    )
+    assert entry.own_settings == {"search": {"max_calls": 50}, "lora": {"r": 4}}
+    with pytest.raises(ValueError, match="takes `lora` and `search`"):
+        StrategyEntry.model_validate({"name": "lora+prompt-search", "serch": {}})
+    with pytest.raises(ValueError, match="`search`: "):
+        StrategyEntry.model_validate({"name": "lora+prompt-search", "search": {"max_calls": 0}})

@@ -80,7 +80,7 @@ def plan_runs(spec: ExperimentSpec, sizes: list[int]) -> list[RunConfig]:
             demos = entry.demos or prompt.demos
             where = f"{spec.at('strategies')}: strategies[{index}] ({entry.name})"
             training = _training(spec, entry, where) if entry.trained else None
-            own = {} if entry.trained else own_settings(resolved, entry.own_settings, where, DOCS)
+            own = own_settings(resolved, entry.own_settings, where, DOCS)  # the prompt part's
             wordings = entry.wordings or spec.wordings
             wordings = wordings if "wording" in axes else wordings[:1]
             for size in sizes if "train_size" in axes else [None]:

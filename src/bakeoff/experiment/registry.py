@@ -3,7 +3,7 @@ from the strategy registry (strategy_registry.py), which knows every strategy's 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
@@ -27,18 +27,26 @@ def default_training(
         out: dict[str, Any] = {"train": TrainConfig.model_validate(train).model_dump()}
     except ValidationError as exc:
         raise settings_error(exc, where, docs, flags) from None
-    return {**out, **own_settings(resolved, overrides, where, docs, flags)}
+    trained_own = own_settings(resolved, overrides, where, docs, flags, part="trained")
+    return {**out, **trained_own}
 
 
 def own_settings(
-    resolved: Resolved, given: dict[str, Any], where: str, docs: str, flags: bool = False
+    resolved: Resolved,
+    given: dict[str, Any],
+    where: str,
+    docs: str,
+    flags: bool = False,
+    part: Literal["trained", "prompt"] = "prompt",
 ) -> dict[str, Any]:
-    """The strategy's own settings (`lora:`, `search:` …) with its defaults filled in — part of
-    each run's key — or every problem with them; {} for strategies without any."""
-    info = resolved.main
-    key = info.settings_key
-    if info.settings is None or key is None:
+    """The own settings (`lora:`, `search:` …) of the trained or the prompt part of a strategy,
+    with their defaults filled in — part of each run's key — or every problem with them; {}
+    when that part takes none. A trained part's go under `training`, a prompt part's beside
+    the prompt settings (so `lora+prompt-search` has both)."""
+    info = resolved.trained if part == "trained" else resolved.prompt
+    if info is None or info.settings is None or info.settings_key is None:
         return {}
+    key = info.settings_key
     try:
         return {key: info.settings.model_validate(given.get(key, {})).model_dump()}
     except ValidationError as exc:

@@ -50,21 +50,22 @@ class StrategyEntry(StrictModel):
             resolved = resolve(self.name, "strategy")
         except BakeoffError as exc:
             raise ValueError(str(exc).removeprefix("strategy: ")) from None
-        key = resolved.main.settings_key
+        parts = {str(p.settings_key): p for p in resolved.own_parts}
         for extra in self.model_extra or {}:
-            if extra != key:
-                takes = f"`{key}`" if key else "no settings of its own"
+            if extra not in parts:
+                takes = " and ".join(f"`{k}`" for k in parts) or "no settings of its own"
                 raise ValueError(
                     f"strategy '{self.name}' has no setting `{extra}` (it takes {takes}, "
                     "`training`, and for prompts `demos`, `shots`, `wordings`)"
                 )
+        for key, part in parts.items():
+            own = (self.model_extra or {}).get(key)
+            if part.settings is not None and own is not None:
+                try:
+                    part.settings.model_validate(own)
+                except ValidationError as exc:
+                    raise ValueError(f"`{key}`: {problems_in_one_line(exc)}") from None
         info = resolved.main
-        own = (self.model_extra or {}).get(key) if key else None
-        if info.settings is not None and own is not None:
-            try:
-                info.settings.model_validate(own)
-            except ValidationError as exc:
-                raise ValueError(f"`{key}`: {problems_in_one_line(exc)}") from None
         if self.training:
             from bakeoff.finetuning.config import TrainConfig
 

@@ -27,8 +27,8 @@ from bakeoff.models.base import LanguageModel, Progress
 from bakeoff.models.hf import HFCausalLM
 from bakeoff.precision import use_bf16
 from bakeoff.prompting.artifact import save_prompt_artifact
-from bakeoff.prompting.strategies import PromptCandidate, PromptStrategy
-from bakeoff.strategy import Prediction, RunContext
+from bakeoff.prompting.strategies import PromptCandidate
+from bakeoff.strategy import Prediction, RunContext, Strategy
 from bakeoff.strategy_registry import Resolved
 from bakeoff.task.example import Example
 from bakeoff.task.spec import TaskSpec
@@ -79,7 +79,7 @@ class CausalFineTune:
         self,
         name: str,
         method: CausalMethod,
-        prompt_strategy: PromptStrategy,
+        prompt_strategy: Strategy,
         train_config: TrainConfig,
         settings: StrictModel | None = None,
     ):
@@ -97,8 +97,7 @@ class CausalFineTune:
             method_settings = own.settings.model_validate(training.get(own.settings_key, {}))
         assert resolved.prompt is not None  # trained causal methods always pair with a prompt
         prompt_only = Resolved(resolved.prompt.name, None, resolved.prompt)
-        prompt_strategy = prompt_only.build(settings)
-        assert isinstance(prompt_strategy, PromptStrategy)
+        prompt_strategy = prompt_only.build(settings)  # a fixed prompt, or a prompt search
         config = TrainConfig.model_validate(training["train"])
         return cls(resolved.name, method, prompt_strategy, config, method_settings)
 
@@ -123,7 +122,9 @@ class CausalFineTune:
         frozen_bf16 = self.method.frozen_base and use_bf16(self.train_config.precision, "training")
         # never train the shared base model in place: a copy, made in bf16 directly if frozen
         lm = model.copy(torch.bfloat16 if frozen_bf16 else None)
+        # the prompt is chosen (a search runs) on the base weights, then trained with
         candidate = self.prompt_strategy.adapt(task, lm, train, validation, ctx)
+        assert isinstance(candidate, PromptCandidate)  # every prompt strategy makes one
         init_ids = lm.encode_continuation(candidate.layout.instruction or task.name)
         lm.model = self._make_trainable(lm.model, init_ids)
         soft_prompt = self.method.soft_prompt

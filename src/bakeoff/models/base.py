@@ -58,6 +58,16 @@ class LanguageModel(Protocol):
     ) -> list[Generation]: ...
 
 
+class NextTokenModel(Protocol):
+    """A backend that can show its next-token distribution (prompt search mines label words
+    from it); optional: a model without it is searched without mined words."""
+
+    def next_tokens(self, prompts: Sequence[str], top_k: int) -> list[dict[str, float]]:
+        """For each prompt, the `top_k` most likely next tokens (their text, a leading space
+        included) and their log-probabilities."""
+        ...
+
+
 def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
     """Cut `text` at the first stop string that comes after some content.
 

@@ -165,6 +165,16 @@ class HFCausalLM:
             for lps, r, p in zip(logprobs, requests, prompts, strict=True)
         ]
 
+    @torch.inference_mode()
+    def next_tokens(self, prompts: Sequence[str], top_k: int) -> list[dict[str, float]]:
+        out = []
+        for prompt in prompts:
+            logits = self.runner(torch.tensor([self.encode_prompt(prompt)])).logits[0, -1]
+            values, ids = torch.log_softmax(logits.float(), -1).topk(top_k)
+            texts = [self.tokenizer.decode([i]) for i in ids.tolist()]
+            out.append(dict(zip(texts, values.tolist(), strict=True)))
+        return out
+
     def _prefix_cache(self, ids: list[int]) -> object:
         out = self.runner(torch.tensor([ids]), use_cache=True)
         return getattr(out, cache_keyword())

@@ -154,6 +154,15 @@ class LlamaCppLM:
                 progress(1)
         return out
 
+    def next_tokens(self, prompts: Sequence[str], top_k: int) -> list[dict[str, float]]:
+        out = []
+        for prompt in prompts:
+            self._eval(self.encode_prompt(prompt))
+            logprobs = self._last_logprobs()
+            best = np.argsort(-logprobs)[:top_k]
+            out.append({self._token_text(int(t)): float(logprobs[t]) for t in best})
+        return out
+
     # --- generation ------------------------------------------------------------------
     def generate(
         self,

@@ -210,6 +210,10 @@ class OpenAILM:
         used = int((response.get("usage") or {}).get("prompt_tokens") or self.count_tokens(context))
         return {str(k): float(v) for k, v in (top or {}).items()}, used
 
+    def next_tokens(self, prompts: Sequence[str], top_k: int) -> list[dict[str, float]]:
+        """The server's top next tokens (at most the `top_logprobs` option's number)."""
+        return self._map(lambda p: self._next_tokens(p)[0], list(prompts), None)
+
     def _option_logprob(self, prompt: str, option: str) -> tuple[float, int, int] | None:
         """Summed log-probability of `option` after `prompt`, token by token from the server's
         next-token distribution (longest matching token first); None when the server gives no

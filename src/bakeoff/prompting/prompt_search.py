@@ -54,6 +54,5 @@ PROMPT_SEARCH = register_strategy(
         axes=frozenset({"train_size", "seed"}),
         settings=SearchSettings,
         settings_key="search",
-        pairs_with_trained=False,
     )
 )

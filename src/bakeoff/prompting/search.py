@@ -15,218 +15,30 @@ split is never passed here (Strategy.adapt receives train and validation only).
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import random
-import re
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from bakeoff.errors import BakeoffError
 from bakeoff.models.base import LanguageModel
-from bakeoff.prompting.decode import CONTENT_FREE_INPUTS, calibrated
+from bakeoff.prompting.decode import CONTENT_FREE_INPUTS
+from bakeoff.prompting.label_words import (
+    MINE_TOP_K,
+    WordSet,
+    fixed_sets,
+    mine,
+    mining_rows,
+)
+from bakeoff.prompting.search_scorer import Journal, Scorer
 from bakeoff.prompting.search_settings import SearchSettings
-from bakeoff.prompting.strategies import PromptCandidate, PromptSettings, build_candidate
-from bakeoff.prompting.wordings import render_wording, with_label_descriptions, wordings
+from bakeoff.prompting.search_space import Option, instructions, search_space
+from bakeoff.prompting.strategies import PromptCandidate, PromptSettings
 from bakeoff.strategy import RunContext
 from bakeoff.task.example import Example
 from bakeoff.task.spec import TaskSpec
 
-
-@dataclass(frozen=True)
-class Option:
-    """One point of the search space."""
-
-    instruction: str
-    origin: str  # where the instruction came from, for the trace
-    shots: int = 0
-    demos: str = "random"
-    calibrate: bool = False
-
-    @property
-    def base(self) -> tuple[str, int, str]:
-        """What the model's forward passes depend on (calibration is read off them)."""
-        return (self.instruction, self.shots, self.demos if self.shots else "-")
-
-    @property
-    def complexity(self) -> tuple[int, bool, int]:
-        """Simpler first: fewer demos, no calibration, a shorter instruction."""
-        return (self.shots, self.calibrate, len(self.instruction))
-
-    def describe(self) -> str:
-        demos = f"{self.demos}×{self.shots}" if self.shots else "no demos"
-        calibration = ", calibrated" if self.calibrate else ""
-        return f"{self.origin}; {demos}{calibration}"
-
-
 JOURNAL = "search-journal.jsonl"  # in the run's checkpoint folder, removed when the run ends
-STRATEGY = "prompt-search"  # the registered name: its loader rebuilds the saved prompt
-
-
-def _sentences(text: str) -> list[str]:
-    return [s for s in re.split(r"(?<=[.?!])\s+", text.strip()) if s]
-
-
-def instructions(task: TaskSpec, edits: bool) -> list[tuple[str, str]]:
-    """(text, origin) of every instruction to try, the task's own first, without repeats."""
-    own = len(task.prompt.instructions)
-    pool = [
-        (render_wording(task, i), f"task wording {i}" if i < own else f"built-in wording {i}")
-        for i in range(len(wordings(task)))
-    ]
-    if edits:
-        labels = task.instruction_variables()["labels"]
-        for text, origin in list(pool):
-            parts = _sentences(text)
-            if len(parts) > 1:
-                for j in range(len(parts)):
-                    kept = " ".join(p for k, p in enumerate(parts) if k != j)
-                    pool.append((kept, f"{origin} without sentence {j + 1}"))
-                pool.append((" ".join(parts[1:] + parts[:1]), f"{origin}, first sentence last"))
-            if labels and labels not in text:
-                pool.append((f"{text} Answer with one of: {labels}.", f"{origin} + label list"))
-        pool.append(("", "no instruction"))
-    seen: set[str] = set()
-    unique = [(t, o) for t, o in pool if not (t in seen or seen.add(t))]  # type: ignore[func-returns-value]
-    return [(with_label_descriptions(task, t).strip(), o) for t, o in unique]
-
-
-def search_space(task: TaskSpec, s: SearchSettings, train_rows: int) -> list[Option]:
-    options = []
-    for text, origin in instructions(task, s.edits):
-        for shots in s.shots:
-            if shots > train_rows:
-                continue
-            for demos in s.demos if shots else ["random"]:
-                for calibrate in (False, True) if s.calibrate else (False,):
-                    options.append(Option(text, origin, shots, demos, calibrate))
-    return sorted(options, key=lambda o: o.complexity)
-
-
-Base = tuple[str, int, str]  # Option.base: instruction, shots, demo method
-
-
-class Journal:
-    """Every score the search has paid for, appended as it arrives (JSON lines in the run's
-    checkpoint folder): a search killed midway resumes without repeating a call, and the
-    budget counts what was spent before the interruption. A torn last line is ignored."""
-
-    def __init__(self, path: Path | None):
-        self.path = path
-
-    def load(self) -> tuple[dict[tuple[Base, str], list[float]], dict[Base, list[float]]]:
-        probs: dict[tuple[Base, str], list[float]] = {}
-        priors: dict[Base, list[float]] = {}
-        if self.path is None or not self.path.exists():
-            return probs, priors
-        for line in self.path.read_text(encoding="utf-8").splitlines():
-            try:
-                entry = json.loads(line)
-                base = (str(entry["b"][0]), int(entry["b"][1]), str(entry["b"][2]))
-                if "prior" in entry:
-                    priors[base] = [float(v) for v in entry["prior"]]
-                else:
-                    probs[(base, str(entry["r"]))] = [float(v) for v in entry["p"]]
-            except (ValueError, KeyError, TypeError, IndexError):
-                continue  # the line a kill cut short
-        return probs, priors
-
-    def add(self, base: Base, entries: list[dict[str, Any]]) -> None:
-        if self.path is None:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as handle:
-            for entry in entries:
-                handle.write(json.dumps({"b": list(base), **entry}, ensure_ascii=False) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-
-
-@dataclass
-class Scorer:
-    """Scores options on validation rows, each (prompt, row) pair once, within the budget."""
-
-    task: TaskSpec
-    model: LanguageModel
-    train: list[Example]
-    ctx: RunContext
-    base_settings: PromptSettings
-    max_calls: int
-    journal: Journal = field(default_factory=lambda: Journal(None))
-    calls: int = 0
-    cache_hits: int = 0
-    resumed_calls: int = 0  # paid for before an interruption, read back from the journal
-    _candidates: dict[Base, PromptCandidate] = field(default_factory=dict)
-    _probs: dict[tuple[Base, str], list[float]] = field(default_factory=dict)
-    _priors: dict[Base, list[float]] = field(default_factory=dict)
-    # what this search has used so far; a journal entry counts (as a call) when first used,
-    # so a resumed search plans and spends exactly as an uninterrupted one
-    _used: set[tuple[Base, str]] = field(default_factory=set)
-    _used_priors: set[Base] = field(default_factory=set)
-
-    def __post_init__(self) -> None:
-        self._probs, self._priors = self.journal.load()
-
-    @property
-    def remaining(self) -> int:
-        return self.max_calls - self.calls
-
-    def settings(self, option: Option) -> PromptSettings:
-        update = {"shots": option.shots, "demos": option.demos, "calibrate": option.calibrate}
-        return self.base_settings.model_copy(update=update)
-
-    def candidate(self, option: Option) -> PromptCandidate:
-        if option.base not in self._candidates:
-            plain = self.settings(option).model_copy(update={"calibrate": False})
-            self._candidates[option.base] = build_candidate(
-                self.task, self.model, plain, option.instruction, self.train, self.ctx, STRATEGY
-            )
-        return self._candidates[option.base]
-
-    def planned(self, options: list[Option], rows: list[Example]) -> int:
-        """Calls scoring `options` on `rows` would make now."""
-        bases = {o.base for o in options}
-        missing = sum(1 for b in bases for r in rows if (b, r.id) not in self._used)
-        fresh = {o.base for o in options if o.calibrate} - self._used_priors
-        return missing + len(fresh) * len(CONTENT_FREE_INPUTS)
-
-    def correct(self, option: Option, rows: list[Example]) -> list[int]:
-        candidate = self.candidate(option)
-        new = [r for r in rows if (option.base, r.id) not in self._used]
-        self.cache_hits += len(rows) - len(new)
-        self.calls += len(new)
-        self._used.update((option.base, r.id) for r in new)
-        missing = [r for r in new if (option.base, r.id) not in self._probs]
-        self.resumed_calls += len(new) - len(missing)
-        names = self.task.label_names
-        if missing:
-            entries = []
-            for ex, pred in zip(missing, candidate.predict(missing), strict=True):
-                probs = [(pred.probabilities or {})[n] for n in names]
-                self._probs[(option.base, ex.id)] = probs
-                entries.append({"r": ex.id, "p": probs})
-            self.journal.add(option.base, entries)
-        prior = None
-        if option.calibrate:
-            if option.base not in self._used_priors:
-                self._used_priors.add(option.base)
-                self.calls += len(CONTENT_FREE_INPUTS)
-                if option.base in self._priors:
-                    self.resumed_calls += len(CONTENT_FREE_INPUTS)
-                else:
-                    self._priors[option.base] = candidate.label_prior()
-                    self.journal.add(option.base, [{"prior": self._priors[option.base]}])
-            prior = self._priors[option.base]
-        out = []
-        for ex in rows:
-            probs = self._probs[(option.base, ex.id)]
-            if prior is not None:
-                probs = calibrated(probs, prior)
-            out.append(int(names[max(range(len(names)), key=lambda i: probs[i])] == ex.label))
-        return out
 
 
 def _mean(values: list[int]) -> float:
@@ -235,6 +47,42 @@ def _mean(values: list[int]) -> float:
 
 def _standard_error(p: float, n: int) -> float:
     return math.sqrt(max(p * (1 - p), 1e-9) / n) if n else 1.0
+
+
+ROUND_ONE_SHARE = 0.5  # of the race's budget, at most, for its first round
+
+
+def fit_space(
+    options: list[Option], rows: list[Example], scorer: Scorer, budget: int, seed: int
+) -> list[Option]:
+    """The options a race with `budget` calls can afford: all of them when the first round
+    (every option on `rows`) fits in half the budget; else a seeded sample of whole prompts
+    (both calibration variants of a prompt cost the same calls), the task's own wording first,
+    unedited wordings before edits. Fewer than two prompts: the budget is too small."""
+    limit = int(budget * ROUND_ONE_SHARE)
+    if scorer.planned(options, rows) <= limit:
+        return sorted(options, key=lambda o: o.complexity)
+    baseline = options[0].base  # search_space lists the task's own wording first
+    bases = [b for b in dict.fromkeys(o.base for o in options) if b != baseline]
+    random.Random(seed).shuffle(bases)
+    edited = {o.base: o.edited for o in options}
+    order = sorted(bases, key=lambda b: edited[b])
+    if len(bases) < len(edited):  # the task's own wording, zero-shot, is always raced
+        order.insert(0, baseline)
+    kept: list[Option] = []
+    for base in order:
+        trial = kept + [o for o in options if o.base == base]
+        if scorer.planned(trial, rows) > limit:
+            break
+        kept = trial
+    if len({o.base for o in kept}) < 2:
+        need = scorer.planned([o for o in options if o.base in order[:2]], rows) / ROUND_ONE_SHARE
+        raise BakeoffError(
+            f"search.max_calls {scorer.max_calls} is too small for one round: racing even two "
+            f"prompts on {len(rows)} validation rows needs about {need:.0f} calls of the race's "
+            f"{budget} — raise search.max_calls (`--search-calls`), or lower search.first_rows."
+        )
+    return sorted(kept, key=lambda o: o.complexity)
 
 
 def race(
@@ -304,6 +152,53 @@ def confirm(
     }
 
 
+def layouts(model: LanguageModel, s: SearchSettings) -> list[str]:
+    """The layouts to try: chat and inline need the model's chat template."""
+    usable: list[str] = [f for f in s.formats if f == "plain" or model.has_chat_template]
+    return usable or ["plain"]
+
+
+def label_word_sets(
+    task: TaskSpec,
+    model: LanguageModel,
+    train: list[Example],
+    scorer: Scorer,
+    s: SearchSettings,
+) -> tuple[list[WordSet], dict[str, Any]]:
+    """The label words to try, and what mining them cost: the task's words and the label
+    names; words mined from the model's next-token distribution on training rows (after the
+    task's own zero-shot prompt) when the model shows it and a tenth of the budget pays."""
+    sets = fixed_sets(task) if s.label_words else fixed_sets(task)[:1]
+    if not s.label_words:
+        return sets, {}
+    rows = mining_rows(train, task.label_names)
+    next_tokens = getattr(model, "next_tokens", None)
+    if next_tokens is None:
+        return sets, {"mined": "not tried: this backend does not show next-token probabilities"}
+    if len(rows) > s.max_calls // 10:
+        return sets, {"mined": f"not tried: {len(rows)} calls exceed a tenth of the budget"}
+    scorer.calls += len(rows)
+    if scorer.journal.mined is not None and len(scorer.journal.mined) == len(rows):
+        distributions = scorer.journal.mined
+        scorer.resumed_calls += len(rows)
+    else:
+        own_text, _ = instructions(task, edits=False)[0]
+        prompts = scorer.candidate(Option(own_text, "task wording 0")).prompts
+        distributions = next_tokens(prompts([r.text for r in rows]), MINE_TOP_K)
+        scorer.journal.mined = distributions
+        scorer.journal.add([{"mined": distributions}])
+    found = mine(task, rows, distributions)
+    if found is None:
+        return sets, {
+            "mined": f"none: no distinct word stood out for every label ({len(rows)} rows)"
+        }
+    duplicate = any(found.words == other.words for other in sets)
+    return (sets if duplicate else [*sets, found]), {
+        "mined": found.describe(),
+        "mining_calls": len(rows),
+    }
+
+
 def search(
     task: TaskSpec,
     model: LanguageModel,
@@ -325,36 +220,35 @@ def search(
     # the confirmation takes at most a quarter of the budget; the race gets the rest
     keep = min(s.confirm_rows, len(rows) // 2, s.max_calls // (4 * s.finalists))
     pool, held = rows[: len(rows) - keep], rows[len(rows) - keep :]
-    options = search_space(task, s, len(train))
     journal = Journal(ctx.run_dir / "checkpoint" / JOURNAL if ctx.run_dir else None)
-    scorer = Scorer(task, model, train, ctx, base, s.max_calls, journal)
+    own = fixed_sets(task)[0]
+    scorer = Scorer(task, model, train, ctx, base, s.max_calls, {own.name: own}, journal)
+    word_sets, words_note = label_word_sets(task, model, train, scorer, s)
+    scorer.word_sets = {w.name: w for w in word_sets}
+    space = search_space(task, s, len(train), layouts(model, s), word_sets)
     reserve = s.finalists * (keep + len(CONTENT_FREE_INPUTS))
-    finalists, rounds = race(options, pool, scorer, s, s.max_calls - reserve)
+    budget = s.max_calls - reserve - scorer.calls
+    options = fit_space(space, pool[: s.first_rows], scorer, budget, ctx.seed)
+    finalists, rounds = race(options, pool, scorer, s, budget)
     chosen, confirmation = confirm(finalists, held, scorer)
-    candidate = build_candidate(
-        task, model, scorer.settings(chosen), chosen.instruction, train, ctx, STRATEGY
-    )
+    candidate = scorer.build(chosen)
     # the other finalists, for the record: scored on test only after the choice is made
-    candidate.runners_up = [
-        (
-            o.describe(),
-            build_candidate(task, model, scorer.settings(o), o.instruction, train, ctx, STRATEGY),
-        )
-        for o in finalists
-        if o != chosen
-    ]
-    own_text, own_origin = instructions(task, edits=False)[0]
-    baseline = Option(own_text, own_origin).describe()  # the task's own wording, zero-shot
+    candidate.runners_up = [(o.describe(), scorer.build(o)) for o in finalists if o != chosen]
+    baseline = space[0].describe()  # the task's own wording and words, zero-shot
     first = {row["prompt"]: row["accuracy"] for row in rounds[0]["scores"]}
     candidate.notes["search"] = {
         "chosen": chosen.describe(),
-        "space": len(options),
+        "label_words": scorer.word_sets[chosen.words].describe(),
+        "space": len(space),
+        "raced": len(options),  # a sample of the space when the budget cannot race it all
         "max_calls": s.max_calls,
         "calls": scorer.calls,
         "cache_hits": scorer.cache_hits,
         "resumed_calls": scorer.resumed_calls,
         "seconds": time.perf_counter() - start,
         "validation_rows": {"race": len(pool), "confirmation": len(held)},
+        "word_sets": [w.name for w in word_sets],
+        **words_note,
         "rounds": rounds,
         "confirmation": confirmation,
         "baseline": {"prompt": baseline, "first_round_accuracy": first.get(baseline)},

@@ -9,6 +9,7 @@ from pydantic import Field, field_validator
 from bakeoff.config import StrictModel
 
 SearchDemos = Literal["random", "stratified", "knn", "knn-balanced"]
+SearchFormat = Literal["plain", "inline", "chat"]
 
 
 class SearchSettings(StrictModel):
@@ -20,6 +21,16 @@ class SearchSettings(StrictModel):
     shots: list[int] = Field(default_factory=lambda: [0, 4, 8], min_length=1)
     demos: list[SearchDemos] = Field(
         default_factory=lambda: list[SearchDemos](["random", "stratified"]), min_length=1
+    )
+    formats: list[SearchFormat] = Field(
+        default_factory=lambda: list[SearchFormat](["plain", "chat"]),
+        min_length=1,
+        description="Layouts to try (chat and inline where the model has a chat template).",
+    )
+    label_words: bool = Field(
+        default=True,
+        description="Also try the label names and label words mined from the model's "
+        "next-token distribution on training rows.",
     )
     calibrate: bool = Field(default=True, description="Also try contextual calibration.")
     edits: bool = Field(default=True, description="Also try edits of the wordings.")

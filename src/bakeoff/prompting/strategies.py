@@ -47,6 +47,9 @@ class PromptSettings(StrictModel):
     calibrate: bool = False
     shots: int = Field(default=0, ge=0, le=64)
     demos: DemoMethod = "random"
+    # label name -> the words scored for it, where a prompt search chose other words than
+    # the task's (None: the task's verbalizers)
+    label_words: dict[str, str] | None = None
 
 
 class PromptCandidate:
@@ -76,7 +79,13 @@ class PromptCandidate:
     def answer_words(self, ex: Example) -> str:
         if ex.label is None:
             return ex.target
-        return next(lab.words for lab in self.task.labels or [] if lab.name == ex.label)
+        return self.words(ex.label)
+
+    def words(self, label: str) -> str:
+        """What the model is scored on (and demos answer with) for `label`."""
+        if self.settings.label_words is not None:
+            return self.settings.label_words[label]
+        return next(lab.words for lab in self.task.labels or [] if lab.name == label)
 
     def prompts(self, texts: list[str]) -> list[str]:
         chosen = self.selector.select(texts)
@@ -114,7 +123,7 @@ class PromptCandidate:
         return self._score(examples, prompts, progress)
 
     def score_options(self) -> tuple[str, ...]:
-        return tuple(self.layout.option_text(lab.words) for lab in self.task.labels or [])
+        return tuple(self.layout.option_text(self.words(name)) for name in self.task.label_names)
 
     def label_prior(self) -> list[float]:
         """The label probabilities on content-free inputs (contextual calibration)."""

@@ -298,6 +298,8 @@ def _searches(
                 "max_calls": trace["max_calls"],
                 "seconds": trace["seconds"],
                 "space": trace["space"],
+                "label_words": trace.get("label_words", ""),
+                "space_line": _space_line(trace["space"], trace.get("raced", trace["space"])),
                 "rounds": [
                     {
                         "rows": r["rows"],
@@ -333,3 +335,9 @@ def _champion(champion: dict[str, Any] | None, run: Run | None) -> dict[str, Any
 
 def report_paths(folder: Path) -> dict[str, Path]:
     return {ext: folder / f"report.{ext}" for ext in ("json", "md", "html")}
+
+
+def _space_line(space: int, raced: int) -> str:
+    if raced >= space:
+        return f"all {space} prompts of the space raced"
+    return f"{raced} of the space's {space} prompts raced (a seeded sample: the budget)"

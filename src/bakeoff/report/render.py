@@ -102,7 +102,7 @@ def render_markdown(report: dict[str, Any]) -> str:
             "",
             f"Chosen on validation: {search['chosen']} — test {pct(search['test'])} (scored after "
             f"the search). {search['calls']:,} of {search['max_calls']:,} calls, "
-            f"{search['seconds']:.0f} s, {search['space']} prompts in the space.",
+            f"{search['seconds']:.0f} s, {search['space_line']}.",
             "",
             "| round rows | prompts | calls so far | leader | validation accuracy |",
             "|---|---|---|---|---|",
@@ -112,6 +112,8 @@ def render_markdown(report: dict[str, Any]) -> str:
                 for r in search["rounds"]
             ],
         ]
+        if search["label_words"]:
+            lines += ["", f"Label words scored: {search['label_words']}."]
         confirmation = search["confirmation"]
         lines += ["", f"Confirmation: {confirmation.get('reason') or confirmation.get('skipped')}."]
         if search["runners_up"]:

@@ -1,0 +1,191 @@
+"""Scoring prompts for a search: each (prompt, row) pair once, within the budget, journalled so
+an interrupted search resumes without repeating a call.
+
+One request per (prompt, row) asks for the scores of every label word that prompt could be read
+with, so label words (when no demo shows them) and calibration cost no extra calls.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from bakeoff.models.base import LanguageModel, ScoreRequest
+from bakeoff.prompting.decode import CONTENT_FREE_INPUTS, calibrated, option_scores, softmax
+from bakeoff.prompting.label_words import WordSet
+from bakeoff.prompting.search_space import SHARED, TASK_WORDS, Base, Option
+from bakeoff.prompting.strategies import PromptCandidate, PromptSettings, build_candidate
+from bakeoff.strategy import RunContext
+from bakeoff.task.example import Example
+from bakeoff.task.spec import TaskSpec
+
+STRATEGY = "prompt-search"  # the registered name: its loader rebuilds the saved prompt
+Scores = dict[str, float]  # option text -> its (normalised) log-probability
+
+
+def _base(raw: list[Any]) -> Base:
+    return (str(raw[0]), str(raw[1]), int(raw[2]), str(raw[3]), str(raw[4]))
+
+
+class Journal:
+    """Every score the search has paid for, appended as it arrives (JSON lines in the run's
+    checkpoint folder): a search killed midway resumes without repeating a call, and the
+    budget counts what was spent before the interruption. A torn last line is ignored."""
+
+    def __init__(self, path: Path | None):
+        self.path = path
+        self.scores: dict[tuple[Base, str], Scores] = {}
+        self.priors: dict[Base, list[Scores]] = {}
+        self.mined: list[dict[str, float]] | None = None
+        if path is None or not path.exists():
+            return
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                entry = json.loads(line)
+                if "mined" in entry:
+                    self.mined = [{str(k): float(v) for k, v in d.items()} for d in entry["mined"]]
+                elif "prior" in entry:
+                    self.priors[_base(entry["b"])] = [
+                        {str(k): float(v) for k, v in d.items()} for d in entry["prior"]
+                    ]
+                else:
+                    scores = {str(k): float(v) for k, v in entry["s"].items()}
+                    self.scores[(_base(entry["b"]), str(entry["r"]))] = scores
+            except (ValueError, KeyError, TypeError, IndexError, AttributeError):
+                continue  # the line a kill cut short
+
+    def add(self, entries: list[dict[str, Any]]) -> None:
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as handle:
+            for entry in entries:
+                handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+@dataclass
+class Scorer:
+    """Scores options on validation rows, each (prompt, row) pair once, within the budget."""
+
+    task: TaskSpec
+    model: LanguageModel
+    train: list[Example]
+    ctx: RunContext
+    base_settings: PromptSettings
+    max_calls: int
+    word_sets: dict[str, WordSet]
+    journal: Journal = field(default_factory=lambda: Journal(None))
+    calls: int = 0
+    cache_hits: int = 0
+    resumed_calls: int = 0  # paid for before an interruption, read back from the journal
+    _candidates: dict[tuple[Base, str], PromptCandidate] = field(default_factory=dict)
+    # what this search has used so far; a journal entry counts (as a call) when first used,
+    # so a resumed search plans and spends exactly as an uninterrupted one
+    _used: set[tuple[Base, str]] = field(default_factory=set)
+    _used_priors: set[Base] = field(default_factory=set)
+
+    @property
+    def remaining(self) -> int:
+        return self.max_calls - self.calls
+
+    def settings(self, option: Option) -> PromptSettings:
+        words = None if option.words == TASK_WORDS else dict(self.word_sets[option.words].words)
+        update = {
+            "shots": option.shots,
+            "demos": option.demos,
+            "calibrate": option.calibrate,
+            "format": option.format,
+            "label_words": words,
+        }
+        return self.base_settings.model_copy(update=update)
+
+    def build(self, option: Option) -> PromptCandidate:
+        """The prompt `option` describes, as a candidate (its own label words)."""
+        return build_candidate(
+            self.task,
+            self.model,
+            self.settings(option),
+            option.instruction,
+            self.train,
+            self.ctx,
+            STRATEGY,
+        )
+
+    def candidate(self, option: Option) -> PromptCandidate:
+        key = (option.base, option.words)
+        if key not in self._candidates:
+            self._candidates[key] = self.build(replace(option, calibrate=False))
+        return self._candidates[key]
+
+    def _texts(self, option: Option) -> tuple[str, ...]:
+        """The option texts one request for this option's prompt asks to score."""
+        layout = self.candidate(option).layout
+        sets = (
+            self.word_sets.values() if option.base[4] == SHARED else [self.word_sets[option.words]]
+        )
+        return tuple(dict.fromkeys(layout.option_text(w) for s in sets for _, w in s.words))
+
+    def planned(self, options: list[Option], rows: list[Example]) -> int:
+        """Calls scoring `options` on `rows` would make now."""
+        bases = {o.base for o in options}
+        missing = sum(1 for b in bases for r in rows if (b, r.id) not in self._used)
+        fresh = {o.base for o in options if o.calibrate} - self._used_priors
+        return missing + len(fresh) * len(CONTENT_FREE_INPUTS)
+
+    def _request(self, option: Option, texts: list[str]) -> list[Scores]:
+        prompts = self.candidate(option).prompts(texts)
+        options = self._texts(option)
+        results = self.model.score([ScoreRequest(p, options) for p in prompts])
+        normalize = self.base_settings.normalize
+        return [dict(zip(options, option_scores(r, normalize), strict=True)) for r in results]
+
+    def probabilities(self, option: Option, scores: Scores) -> list[float]:
+        layout = self.candidate(option).layout
+        words = dict(self.word_sets[option.words].words)
+        return softmax([scores[layout.option_text(words[n])] for n in self.task.label_names])
+
+    def _prior(self, option: Option) -> list[float]:
+        base = option.base
+        if base not in self._used_priors:
+            self._used_priors.add(base)
+            self.calls += len(CONTENT_FREE_INPUTS)
+            if base in self.journal.priors:
+                self.resumed_calls += len(CONTENT_FREE_INPUTS)
+            else:
+                self.journal.priors[base] = self._request(option, list(CONTENT_FREE_INPUTS))
+                self.journal.add([{"b": list(base), "prior": self.journal.priors[base]}])
+        per_input = [self.probabilities(option, s) for s in self.journal.priors[base]]
+        return [sum(col) / len(col) for col in zip(*per_input, strict=True)]
+
+    def correct(self, option: Option, rows: list[Example]) -> list[int]:
+        base = option.base
+        new = [r for r in rows if (base, r.id) not in self._used]
+        self.cache_hits += len(rows) - len(new)
+        self.calls += len(new)
+        self._used.update((base, r.id) for r in new)
+        missing = [r for r in new if (base, r.id) not in self.journal.scores]
+        self.resumed_calls += len(new) - len(missing)
+        if missing:
+            found = self._request(option, [r.text for r in missing])
+            for ex, scores in zip(missing, found, strict=True):
+                self.journal.scores[(base, ex.id)] = scores
+            self.journal.add(
+                [
+                    {"b": list(base), "r": ex.id, "s": s}
+                    for ex, s in zip(missing, found, strict=True)
+                ]
+            )
+        prior = self._prior(option) if option.calibrate else None
+        names = self.task.label_names
+        out = []
+        for ex in rows:
+            probs = self.probabilities(option, self.journal.scores[(base, ex.id)])
+            if prior is not None:
+                probs = calibrated(probs, prior)
+            out.append(int(names[max(range(len(names)), key=lambda i: probs[i])] == ex.label))
+        return out
