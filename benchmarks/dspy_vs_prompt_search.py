@@ -217,16 +217,18 @@ def dspy_side(
     program = dspy.Predict(classify)
     before = proxy.total()
     start = time.perf_counter()
-    if optimizer == "mipro":
-        # the proposer is the same model; its instructions get room to be written
-        proposer = dspy.LM(
-            f"openai/{ALIAS}", api_base=proxy.url, api_key="local", cache=False, max_tokens=256
+    try:
+        compiled = compile_program(
+            dspy, optimizer, program, proxy, metric, examples(train), examples(validation)
         )
-        tuner = dspy.MIPROv2(metric=metric, prompt_model=proposer, auto="light", num_threads=1)
-        compiled = tuner.compile(program, trainset=examples(train), valset=examples(validation))
-    else:
-        tuner = dspy.BootstrapFewShotWithRandomSearch(metric=metric, num_threads=1)
-        compiled = tuner.compile(program, trainset=examples(train), valset=examples(validation))
+    except Exception as exc:  # the optimiser itself gave up: record how far it got
+        return {
+            "side": f"dspy {optimizer}",
+            "dspy_version": dspy.__version__,
+            "failed": f"{type(exc).__name__}: {str(exc)[:600]}",
+            "optimise_calls": proxy.total() - before,
+            "optimise_seconds": time.perf_counter() - start,
+        }
     optimise_seconds = time.perf_counter() - start
     optimise_calls = proxy.total() - before
 
@@ -254,6 +256,27 @@ def dspy_side(
             "demos": len(getattr(compiled, "demos", []) or []),
         },
     }
+
+
+def compile_program(
+    dspy: Any,
+    optimizer: str,
+    program: Any,
+    proxy: CountingProxy,
+    metric: Any,
+    train: list[Any],
+    validation: list[Any],
+) -> Any:
+    """The optimiser with its defaults (one thread: the server answers one call at a time)."""
+    if optimizer == "mipro":
+        # the proposer is the same model (MIPROv2's default); it gets room to write
+        proposer = dspy.LM(
+            f"openai/{ALIAS}", api_base=proxy.url, api_key="local", cache=False, max_tokens=256
+        )
+        tuner = dspy.MIPROv2(metric=metric, prompt_model=proposer, auto="light", num_threads=1)
+    else:
+        tuner = dspy.BootstrapFewShotWithRandomSearch(metric=metric, num_threads=1)
+    return tuner.compile(program, trainset=train, valset=validation)
 
 
 # --- bakeoff -----------------------------------------------------------------------------------
@@ -342,7 +365,9 @@ def main() -> None:
         for side in args.sides:
             if side == "bakeoff":
                 dspy_calls = [
-                    v["optimise_calls"] for k, v in results["sides"].items() if k.startswith("dspy")
+                    v["optimise_calls"]
+                    for k, v in results["sides"].items()
+                    if k.startswith("dspy") and "failed" not in v
                 ]
                 budget = args.search_calls or (min(dspy_calls) // 2 if dspy_calls else 350)
                 result = bakeoff_side(task, data, proxy, budget)

@@ -340,3 +340,70 @@ def test_an_experiment_entry_takes_the_settings_of_both_parts_of_a_hybrid() -> N
         StrategyEntry.model_validate({"name": "lora+prompt-search", "serch": {}})
     with pytest.raises(ValueError, match="`search`: "):
         StrategyEntry.model_validate({"name": "lora+prompt-search", "search": {"max_calls": 0}})
+
+
+class ProposerLM(ListenerLM):
+    """A proposer that replies with the given texts in turn."""
+
+    def __init__(self, replies: list[str]) -> None:
+        super().__init__()
+        self.replies = replies
+        self.prompts: list[str] = []
+
+    def generate(self, prompts: Sequence[str], **kwargs: object) -> list[Generation]:
+        self.prompts += list(prompts)
+        text = self.replies[(len(self.prompts) - 1) % len(self.replies)]
+        return [Generation(text, 10, 10) for _ in prompts]
+
+
+def _with_proposer(monkeypatch: pytest.MonkeyPatch, proposer: ProposerLM) -> None:
+    import bakeoff.models.backends as backends
+
+    monkeypatch.setattr(backends, "load_model", lambda name, options=None: proposer)
+
+
+def test_a_proposer_writes_instructions_that_join_the_race(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    good = "Instruction: Decide how the reviewer felt. Answer with one of: positive, negative."
+    proposer = ProposerLM([good, "", good])
+    _with_proposer(monkeypatch, proposer)
+    settings = SearchSettings(
+        max_calls=1500, shots=[0], edits=False, proposer="local-proposer", proposer_calls=3
+    )
+    lm = ListenerLM()
+    candidate = _search(lm, settings, _rows("val", 160))
+    notes = candidate.notes["search"]  # type: ignore[attr-defined]
+    assert notes["proposer_calls"] == 3 and notes["proposed"] == 1  # empty and repeat dropped
+    raced = [row["prompt"] for row in notes["rounds"][0]["scores"]]
+    assert any(p.startswith("proposal 1") for p in raced)
+    # it saw the task, the labels and the leader's errors on training rows
+    assert "Is this review positive or negative?" in proposer.prompts[0]
+    assert "is negative" in proposer.prompts[0]  # ListenerLM gets negative rows wrong
+    assert notes["calls"] == len(lm.requests) <= 1500  # the errors cost task-model calls
+
+
+def test_a_proposer_that_writes_nothing_usable_stops_the_search_with_what_to_change(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _with_proposer(monkeypatch, ProposerLM(["", "ok", "12345678901234567890"]))
+    settings = SearchSettings(max_calls=800, proposer="local-proposer", proposer_calls=3)
+    with pytest.raises(BakeoffError) as info:
+        _search(ListenerLM(), settings, _rows("val", 64))
+    message = str(info.value)
+    assert "search.proposer 'local-proposer' returned no usable instruction in 3 calls" in message
+    assert "proposer_optional: true" in message
+
+
+def test_an_unreachable_proposer_stops_the_search_unless_allowed_to_go_on() -> None:
+    from tests.conftest import free_port
+
+    url = f"openai:writer@http://127.0.0.1:{free_port()}/v1"  # nothing listens there
+    settings = SearchSettings(max_calls=800, proposer=url, proposer_calls=2)
+    with pytest.raises(BakeoffError, match="cannot connect"):
+        _search(ListenerLM(), settings, _rows("val", 64))
+    allowed = settings.model_copy(update={"proposer_optional": True})
+    notes = _search(ListenerLM(), allowed, _rows("val", 64)).notes["search"]  # type: ignore[attr-defined]
+    assert (
+        notes["proposer"].startswith("not used: failed:") and "cannot connect" in notes["proposer"]
+    )

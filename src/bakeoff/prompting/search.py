@@ -199,6 +199,51 @@ def label_word_sets(
     }
 
 
+PROPOSER_ERROR_ROWS = 16  # training rows the leader is scored on to show the proposer its errors
+
+
+def proposals(
+    task: TaskSpec, model: LanguageModel, train: list[Example], scorer: Scorer, s: SearchSettings
+) -> tuple[list[str], dict[str, Any]]:
+    """Instructions from the proposer model (search.proposer), and what it cost; none when no
+    proposer is set. A proposer that fails stops the search with what to change, unless
+    search.proposer_optional lets the search go on without it."""
+    if not s.proposer:
+        return [], {}
+    from bakeoff.models.backends import BackendOptions, load_model
+    from bakeoff.prompting.proposer import propose
+
+    own_text, own_origin = instructions(task, edits=False)[0]
+    leader = Option(own_text, own_origin)
+    rows = train[:PROPOSER_ERROR_ROWS]
+    right = scorer.correct(leader, rows)  # task-model calls, within max_calls
+    errors = [ex for ex, ok in zip(rows, right, strict=True) if not ok][:4]
+    if scorer.journal.proposed is not None:
+        texts, calls = scorer.journal.proposed
+        return texts, {"proposer_calls": calls, "proposed": len(texts)}
+    why = ""
+    try:
+        proposer = load_model(s.proposer, BackendOptions(max_retries=1, timeout_s=120))
+        texts, replies = propose(
+            task, proposer, own_text, errors, s.proposer_calls, scorer.ctx.seed
+        )
+        if not texts:
+            shown = "; ".join(repr(r[:80]) for r in replies[:2])
+            why = f"returned no usable instruction in {len(replies)} calls (it wrote {shown})"
+    except (BakeoffError, OSError) as exc:
+        why = f"failed: {exc}"
+    if why:
+        if not s.proposer_optional:
+            raise BakeoffError(
+                f"search.proposer '{s.proposer}' {why} — fix or replace the proposer, remove "
+                "search.proposer, or set search.proposer_optional: true to search without it."
+            )
+        return [], {"proposer": f"not used: {why}"}
+    scorer.journal.proposed = (texts, s.proposer_calls)
+    scorer.journal.add([{"proposed": texts, "proposer_calls": s.proposer_calls}])
+    return texts, {"proposer_calls": s.proposer_calls, "proposed": len(texts)}
+
+
 def search(
     task: TaskSpec,
     model: LanguageModel,
@@ -224,8 +269,9 @@ def search(
     own = fixed_sets(task)[0]
     scorer = Scorer(task, model, train, ctx, base, s.max_calls, {own.name: own}, journal)
     word_sets, words_note = label_word_sets(task, model, train, scorer, s)
+    proposed, proposer_note = proposals(task, model, train, scorer, s)
     scorer.word_sets = {w.name: w for w in word_sets}
-    space = search_space(task, s, len(train), layouts(model, s), word_sets)
+    space = search_space(task, s, len(train), layouts(model, s), word_sets, proposed)
     reserve = s.finalists * (keep + len(CONTENT_FREE_INPUTS))
     budget = s.max_calls - reserve - scorer.calls
     options = fit_space(space, pool[: s.first_rows], scorer, budget, ctx.seed)
@@ -249,6 +295,7 @@ def search(
         "validation_rows": {"race": len(pool), "confirmation": len(held)},
         "word_sets": [w.name for w in word_sets],
         **words_note,
+        **proposer_note,
         "rounds": rounds,
         "confirmation": confirmation,
         "baseline": {"prompt": baseline, "first_round_accuracy": first.get(baseline)},

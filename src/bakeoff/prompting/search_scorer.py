@@ -40,12 +40,16 @@ class Journal:
         self.scores: dict[tuple[Base, str], Scores] = {}
         self.priors: dict[Base, list[Scores]] = {}
         self.mined: list[dict[str, float]] | None = None
+        self.proposed: tuple[list[str], int] | None = None  # instructions, proposer calls
         if path is None or not path.exists():
             return
         for line in path.read_text(encoding="utf-8").splitlines():
             try:
                 entry = json.loads(line)
-                if "mined" in entry:
+                if "proposed" in entry:
+                    texts = [str(t) for t in entry["proposed"]]
+                    self.proposed = (texts, int(entry["proposer_calls"]))
+                elif "mined" in entry:
                     self.mined = [{str(k): float(v) for k, v in d.items()} for d in entry["mined"]]
                 elif "prior" in entry:
                     self.priors[_base(entry["b"])] = [

@@ -39,6 +39,19 @@ class SearchSettings(StrictModel):
         default=200, ge=0, le=100_000, description="Validation rows kept for the final check."
     )
     finalists: int = Field(default=3, ge=1, le=32)
+    proposer: str | None = Field(
+        default=None,
+        description="A model that writes instructions to race (any --model name); none: "
+        "the search works without one.",
+    )
+    proposer_calls: int = Field(
+        default=8, ge=1, le=1000, description="Generations the proposer may make."
+    )
+    proposer_optional: bool = Field(
+        default=False,
+        description="Search without the proposer when it fails (unreachable, unusable text) "
+        "instead of stopping with an error.",
+    )
 
     @field_validator("shots")
     @classmethod

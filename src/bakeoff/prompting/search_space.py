@@ -100,13 +100,20 @@ def search_space(
     train_rows: int,
     formats: list[str],
     word_sets: list[WordSet],
+    proposed: list[str] | None = None,
 ) -> list[Option]:
-    """Every option, the task's own wording (its words, the first layout, zero-shot) first."""
+    """Every option, the task's own wording (its words, the first layout, zero-shot) first;
+    `proposed` instructions (a proposer model's, used as written) after the wordings."""
     options = []
     for word_set in word_sets:
         worded = word_set.task(task)
         wordings_count = len(instructions(worded, edits=False))
-        for index, (text, origin) in enumerate(instructions(worded, s.edits)):
+        pool = instructions(worded, s.edits)
+        pool[wordings_count:wordings_count] = [
+            (text, f"proposal {i + 1}") for i, text in enumerate(proposed or [])
+        ]
+        wordings_count += len(proposed or [])
+        for index, (text, origin) in enumerate(pool):
             for layout in formats:
                 for shots in s.shots:
                     if shots > train_rows:
