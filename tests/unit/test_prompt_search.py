@@ -407,3 +407,81 @@ def test_an_unreachable_proposer_stops_the_search_unless_allowed_to_go_on() -> N
     assert (
         notes["proposer"].startswith("not used: failed:") and "cannot connect" in notes["proposer"]
     )
+
+
+class ParrotLM(ListenerLM):
+    """Writes the right output (the input's first word, upper-cased) only when told to reply
+    with the expected output only; otherwise chatters."""
+
+    def generate(self, prompts: Sequence[str], **kwargs: object) -> list[Generation]:
+        out = []
+        for p in prompts:
+            self.requests.append(p)
+            first = p.rsplit("Text:", 1)[-1].split()[0]
+            told = "expected output only" in p
+            out.append(Generation(first.upper() if told else "well, let me think", 5, 3))
+        return out
+
+
+def _generation_task() -> TaskSpec:
+    return TaskSpec.model_validate(
+        {
+            "name": "g",
+            "kind": "generation",
+            "data": {"file": "x.jsonl"},
+            "fields": {"input": "text", "output": "out"},
+            "metrics": ["exact_match"],
+        }
+    )
+
+
+def test_generation_tasks_are_searched_by_their_metric_on_generated_outputs() -> None:
+    def rows(prefix: str, n: int) -> list[Example]:
+        words = ["alpha", "beta", "gamma", "delta"]
+        return [
+            Example(f"{prefix}:{i}", f"{words[i % 4]} item {i}", None, (words[i % 4].upper(),))
+            for i in range(n)
+        ]
+
+    lm = ParrotLM()
+    settings = SearchSettings(max_calls=600, shots=[0, 2], demos=["random", "stratified"])
+    base = PromptSettings(format="plain")
+    candidate = search(
+        _generation_task(), lm, rows("train", 20), rows("val", 80), RunContext(), base, settings
+    )
+    notes = candidate.notes["search"]  # type: ignore[attr-defined]
+    assert notes["metric"] == "exact_match"
+    assert "expected output only" in candidate.layout.instruction  # type: ignore[attr-defined]
+    raced = [row["prompt"] for row in notes["rounds"][0]["scores"]]
+    assert not any("calibrated" in p or "stratified" in p for p in raced)  # label-only axes
+    assert notes["rounds"][-1]["scores"][0]["score"] == 1.0
+    assert notes["calls"] == len(lm.requests) <= 600
+    assert [p.output for p in candidate.predict(rows("test", 4))] == [
+        "ALPHA",
+        "BETA",
+        "GAMMA",
+        "DELTA",
+    ]  # type: ignore[attr-defined]
+
+
+def test_a_generation_task_searches_end_to_end_on_a_real_model(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    from tests.conftest import write_jsonl, write_task
+
+    rows = [{"text": f"word{i} and more", "out": f"word{i}"} for i in range(40)]
+    write_jsonl(tmp_path / "data.jsonl", rows)
+    task = write_task(
+        tmp_path,
+        "name: gen\nkind: generation\ndata: {file: data.jsonl}\n"
+        "fields: {input: text, output: out}\n"
+        "generation: {max_new_tokens: 4}\nmetrics: [token_f1]\n",
+    )
+    out = tmp_path / "out"
+    args = ["run", "--task", str(task), "--model", str(tiny_model_dir), "--out", str(out)]
+    result = CliRunner().invoke(app, [*args, "-s", "prompt-search", "--search-calls", "150"])
+    assert result.exit_code == 0, result.output
+    (run,) = json.loads((out / "results.json").read_text())["runs"]
+    trace = run["candidate"]["search"]
+    assert trace["metric"] == "token_f1" and 0 < trace["calls"] <= 150
+    assert "validation token_f1" in (out / "report.md").read_text()

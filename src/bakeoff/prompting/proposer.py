@@ -22,24 +22,32 @@ MAX_NEW_TOKENS = 96
 TEMPERATURE = 0.8
 MIN_CHARS, MAX_CHARS = 15, 600
 
-META_PROMPT = """You write instructions for a small language model that labels texts.
+META_PROMPT = """You write instructions for a small language model.
 Task: {description}
-Labels: {labels}
+{answers}
 Current instruction: "{leader}"
-Examples it labels wrongly:
+Examples it gets wrong:
 {errors}
-Write one better instruction: a short paragraph telling the model how to choose the label.
+Write one better instruction: a short paragraph telling the model how to answer.
 Reply with the instruction only."""
 
 
 def meta_prompt(task: TaskSpec, leader: str, errors: Sequence[Example]) -> str:
-    labels = "; ".join(
-        f"{label.words} ({label.description})" if label.description else label.words
-        for label in task.labels or []
-    )
-    shown = "\n".join(f'- "{ex.text[:300]}" is {ex.label}' for ex in errors) or "- (none)"
+    if task.kind == "classification":
+        labels = "; ".join(
+            f"{label.words} ({label.description})" if label.description else label.words
+            for label in task.labels or []
+        )
+        answers = f"Labels: {labels}"
+        shown = [f'- "{ex.text[:300]}" is {ex.label}' for ex in errors]
+    else:
+        answers = "Answers: free text, scored against references."
+        shown = [f'- "{ex.text[:300]}" -> "{ex.target[:200]}"' for ex in errors]
     return META_PROMPT.format(
-        description=task.description or task.name, labels=labels, leader=leader, errors=shown
+        description=task.description or task.name,
+        answers=answers,
+        leader=leader,
+        errors="\n".join(shown) or "- (none)",
     )
 
 

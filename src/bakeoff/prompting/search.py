@@ -21,6 +21,7 @@ import time
 from typing import Any
 
 from bakeoff.errors import BakeoffError
+from bakeoff.metric_catalog import metrics_for
 from bakeoff.models.base import LanguageModel
 from bakeoff.prompting.decode import CONTENT_FREE_INPUTS
 from bakeoff.prompting.label_words import (
@@ -41,12 +42,18 @@ from bakeoff.task.spec import TaskSpec
 JOURNAL = "search-journal.jsonl"  # in the run's checkpoint folder, removed when the run ends
 
 
-def _mean(values: list[int]) -> float:
+def _mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
-def _standard_error(p: float, n: int) -> float:
-    return math.sqrt(max(p * (1 - p), 1e-9) / n) if n else 1.0
+def _standard_error(values: list[float]) -> float:
+    """Of the mean of per-row values (for right/wrong rows: sqrt(p(1-p)/n))."""
+    n = len(values)
+    if not n:
+        return 1.0
+    mean = _mean(values)
+    variance = sum((v - mean) ** 2 for v in values) / n
+    return math.sqrt(max(variance, 1e-9) / n)
 
 
 ROUND_ONE_SHARE = 0.5  # of the race's budget, at most, for its first round
@@ -112,14 +119,14 @@ def race(
             target = min(len(pool), n + max(0, int((share - priors) // bases)))
         n = max(n, target)
         rows = pool[:n]
-        scores = {o: _mean(scorer.correct(o, rows)) for o in alive}
+        scores = {o: _mean(scorer.values(o, rows)) for o in alive}
         ranked = sorted(alive, key=lambda o: (-scores[o], o.complexity))
         rounds.append(
             {
                 "rows": len(rows),
                 "candidates": len(alive),
                 "calls_so_far": scorer.calls,
-                "scores": [{"prompt": o.describe(), "accuracy": scores[o]} for o in ranked],
+                "scores": [{"prompt": o.describe(), "score": scores[o]} for o in ranked],
             }
         )
         alive = ranked[: max(s.finalists, math.ceil(len(alive) / 2))]
@@ -135,9 +142,10 @@ def confirm(
     if not rows or scorer.planned(finalists, rows) > scorer.remaining:
         why = "no validation rows left" if not rows else "the budget ran out"
         return finalists[0], {"skipped": f"no confirmation: {why}; the race leader is kept"}
-    scores = {o: _mean(scorer.correct(o, rows)) for o in finalists}
+    values = {o: scorer.values(o, rows) for o in finalists}
+    scores = {o: _mean(values[o]) for o in finalists}
     best = max(finalists, key=lambda o: (scores[o], [-x for x in o.complexity]))
-    margin = _standard_error(scores[best], len(rows))
+    margin = _standard_error(values[best])
     close = [o for o in finalists if scores[o] >= scores[best] - margin]
     chosen = min(close, key=lambda o: o.complexity)
     reason = (
@@ -147,7 +155,7 @@ def confirm(
     )
     return chosen, {
         "rows": len(rows),
-        "scores": [{"prompt": o.describe(), "accuracy": scores[o]} for o in finalists],
+        "scores": [{"prompt": o.describe(), "score": scores[o]} for o in finalists],
         "reason": reason,
     }
 
@@ -216,8 +224,8 @@ def proposals(
     own_text, own_origin = instructions(task, edits=False)[0]
     leader = Option(own_text, own_origin)
     rows = train[:PROPOSER_ERROR_ROWS]
-    right = scorer.correct(leader, rows)  # task-model calls, within max_calls
-    errors = [ex for ex, ok in zip(rows, right, strict=True) if not ok][:4]
+    scored = scorer.values(leader, rows)  # task-model calls, within max_calls
+    errors = [ex for ex, value in zip(rows, scored, strict=True) if value < 0.5][:4]
     if scorer.journal.proposed is not None:
         texts, calls = scorer.journal.proposed
         return texts, {"proposer_calls": calls, "proposed": len(texts)}
@@ -253,12 +261,12 @@ def search(
     base: PromptSettings,
     s: SearchSettings,
 ) -> PromptCandidate:
-    """Search the space on validation; the winning prompt, with the search in its notes."""
-    if task.kind != "classification":
-        raise BakeoffError(
-            f"{task.where}: prompt-search ranks prompts by accuracy and supports classification "
-            "tasks for now — use zero-shot or few-shot for this generation task."
-        )
+    """Search the space on validation; the winning prompt, with the search in its notes.
+    Generation tasks search instructions, layouts and demos, ranked by the task's headline
+    metric on generated outputs (label words, calibration and stratified demos are for labels)."""
+    if task.kind == "generation":
+        demos = [d for d in s.demos if d != "stratified"] or ["random"]
+        s = s.model_copy(update={"calibrate": False, "label_words": False, "demos": demos})
     start = time.perf_counter()
     rows = list(validation)
     random.Random(ctx.seed).shuffle(rows)
@@ -281,9 +289,10 @@ def search(
     # the other finalists, for the record: scored on test only after the choice is made
     candidate.runners_up = [(o.describe(), scorer.build(o)) for o in finalists if o != chosen]
     baseline = space[0].describe()  # the task's own wording and words, zero-shot
-    first = {row["prompt"]: row["accuracy"] for row in rounds[0]["scores"]}
+    first = {row["prompt"]: row["score"] for row in rounds[0]["scores"]}
     candidate.notes["search"] = {
         "chosen": chosen.describe(),
+        "metric": metrics_for(task.kind, task.metrics)[0],  # what the race ranks by
         "label_words": scorer.word_sets[chosen.words].describe(),
         "space": len(space),
         "raced": len(options),  # a sample of the space when the budget cannot race it all
@@ -298,6 +307,6 @@ def search(
         **proposer_note,
         "rounds": rounds,
         "confirmation": confirmation,
-        "baseline": {"prompt": baseline, "first_round_accuracy": first.get(baseline)},
+        "baseline": {"prompt": baseline, "first_round_score": first.get(baseline)},
     }
     return candidate

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from bakeoff.evaluation import text_metrics as tm
+from bakeoff.metric_catalog import metrics_for
 from bakeoff.models.base import LanguageModel, ScoreRequest
 from bakeoff.prompting.decode import CONTENT_FREE_INPUTS, calibrated, option_scores, softmax
 from bakeoff.prompting.label_words import WordSet
@@ -24,6 +27,15 @@ from bakeoff.task.spec import TaskSpec
 
 STRATEGY = "prompt-search"  # the registered name: its loader rebuilds the saved prompt
 Scores = dict[str, float]  # option text -> its (normalised) log-probability
+
+
+def row_metric(task: TaskSpec) -> Callable[[str, tuple[str, ...]], float]:
+    """The task's headline generation metric for one row (BLEU: the row's own BLEU, 0–1)."""
+    name = metrics_for(task.kind, task.metrics)[0]
+    if name == "bleu":
+        return lambda output, refs: tm.corpus_bleu([tm.bleu_stats(output, refs)]) / 100
+    functions = {"exact_match": tm.exact_match, "token_f1": tm.token_f1, "rouge_l": tm.rouge_l}
+    return functions[name]
 
 
 def _base(raw: list[Any]) -> Base:
@@ -41,6 +53,7 @@ class Journal:
         self.priors: dict[Base, list[Scores]] = {}
         self.mined: list[dict[str, float]] | None = None
         self.proposed: tuple[list[str], int] | None = None  # instructions, proposer calls
+        self.outputs: dict[tuple[Base, str], str] = {}  # generation tasks: generated text
         if path is None or not path.exists():
             return
         for line in path.read_text(encoding="utf-8").splitlines():
@@ -51,6 +64,8 @@ class Journal:
                     self.proposed = (texts, int(entry["proposer_calls"]))
                 elif "mined" in entry:
                     self.mined = [{str(k): float(v) for k, v in d.items()} for d in entry["mined"]]
+                elif "t" in entry:
+                    self.outputs[(_base(entry["b"]), str(entry["r"]))] = str(entry["t"])
                 elif "prior" in entry:
                     self.priors[_base(entry["b"])] = [
                         {str(k): float(v) for k, v in d.items()} for d in entry["prior"]
@@ -166,14 +181,19 @@ class Scorer:
         per_input = [self.probabilities(option, s) for s in self.journal.priors[base]]
         return [sum(col) / len(col) for col in zip(*per_input, strict=True)]
 
-    def correct(self, option: Option, rows: list[Example]) -> list[int]:
+    def values(self, option: Option, rows: list[Example]) -> list[float]:
+        """Each row's headline metric under `option`: 1/0 for a right/wrong label, or the
+        generated output's score against the references (generation tasks)."""
         base = option.base
         new = [r for r in rows if (base, r.id) not in self._used]
         self.cache_hits += len(rows) - len(new)
         self.calls += len(new)
         self._used.update((base, r.id) for r in new)
-        missing = [r for r in new if (base, r.id) not in self.journal.scores]
+        paid = self.journal.outputs if self.task.kind == "generation" else self.journal.scores
+        missing = [r for r in new if (base, r.id) not in paid]
         self.resumed_calls += len(new) - len(missing)
+        if self.task.kind == "generation":
+            return self._generated(option, rows, missing)
         if missing:
             found = self._request(option, [r.text for r in missing])
             for ex, scores in zip(missing, found, strict=True):
@@ -184,6 +204,27 @@ class Scorer:
                     for ex, s in zip(missing, found, strict=True)
                 ]
             )
+        return [float(c) for c in self._correct(option, rows)]
+
+    def _generated(
+        self, option: Option, rows: list[Example], missing: list[Example]
+    ) -> list[float]:
+        base = option.base
+        if missing:
+            outputs = [p.output or "" for p in self.candidate(option).predict(missing)]
+            for ex, text in zip(missing, outputs, strict=True):
+                self.journal.outputs[(base, ex.id)] = text
+            self.journal.add(
+                [
+                    {"b": list(base), "r": ex.id, "t": t}
+                    for ex, t in zip(missing, outputs, strict=True)
+                ]
+            )
+        metric = row_metric(self.task)
+        return [metric(self.journal.outputs[(base, ex.id)], ex.references) for ex in rows]
+
+    def _correct(self, option: Option, rows: list[Example]) -> list[int]:
+        base = option.base
         prior = self._prior(option) if option.calibrate else None
         names = self.task.label_names
         out = []

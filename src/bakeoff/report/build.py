@@ -299,6 +299,7 @@ def _searches(
                 "seconds": trace["seconds"],
                 "space": trace["space"],
                 "label_words": trace.get("label_words", ""),
+                "metric": trace.get("metric", "accuracy"),
                 "space_line": _space_line(trace["space"], trace.get("raced", trace["space"])),
                 "rounds": [
                     {
@@ -306,7 +307,7 @@ def _searches(
                         "candidates": r["candidates"],
                         "calls": r["calls_so_far"],
                         "leader": r["scores"][0]["prompt"],
-                        "accuracy": r["scores"][0]["accuracy"],
+                        "score": r["scores"][0].get("score", r["scores"][0].get("accuracy")),
                     }
                     for r in trace["rounds"]
                 ],

@@ -179,10 +179,10 @@ def search_progress(report: Report) -> Chart | None:
     fig, ax = plt.subplots(figsize=(7.5, 4.0))
     for s in searches:
         calls = [r["calls"] for r in s["rounds"]]
-        ax.plot(calls, [100 * r["accuracy"] for r in s["rounds"]], "-o", label=s["candidate"])
-        ax.annotate(f"test {100 * s['test']:.1f}", (calls[-1], 100 * s["rounds"][-1]["accuracy"]))
+        ax.plot(calls, [100 * r["score"] for r in s["rounds"]], "-o", label=s["candidate"])
+        ax.annotate(f"test {100 * s['test']:.1f}", (calls[-1], 100 * s["rounds"][-1]["score"]))
     ax.set_xlabel("model calls spent")
-    ax.set_ylabel("round leader's validation accuracy (%)")
+    ax.set_ylabel("round leader's validation score (%, the task's headline metric)")
     ax.set_title("Prompt search: the leader of each round against the calls spent")
     ax.legend(fontsize=7)
     return "search", "Prompt search progress (validation only; test after the search)", _png(fig)

@@ -104,11 +104,11 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"the search). {search['calls']:,} of {search['max_calls']:,} calls, "
             f"{search['seconds']:.0f} s, {search['space_line']}.",
             "",
-            "| round rows | prompts | calls so far | leader | validation accuracy |",
+            f"| round rows | prompts | calls so far | leader | validation {search['metric']} |",
             "|---|---|---|---|---|",
             *[
                 f"| {r['rows']} | {r['candidates']} | {r['calls']:,} | {r['leader']} | "
-                f"{pct(r['accuracy'])} |"
+                f"{pct(r['score'])} |"
                 for r in search["rounds"]
             ],
         ]
