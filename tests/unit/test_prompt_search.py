@@ -6,6 +6,7 @@ answer known; the real tiny model covers the pipeline end to end."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -485,3 +486,71 @@ def test_a_generation_task_searches_end_to_end_on_a_real_model(
     trace = run["candidate"]["search"]
     assert trace["metric"] == "token_f1" and 0 < trace["calls"] <= 150
     assert "validation token_f1" in (out / "report.md").read_text()
+
+
+class BiasedLM(ListenerLM):
+    """Always leans to 'positive', a little less on negative reviews: only dividing out its
+    mean prediction over the rows separates them (content-free inputs look negative to it)."""
+
+    def score(
+        self, requests: Sequence[ScoreRequest], progress: Progress | None = None
+    ) -> list[OptionScores]:
+        out = []
+        for r in requests:
+            self.requests.append(r.prompt)
+            last = r.prompt.rsplit("Text:", 1)[-1]
+            lean = -0.2 if any(w in last for w in POSITIVE) else -0.8
+            out.append(OptionScores((lean, -1.0), (1, 1), 3))
+        return out
+
+
+def test_calibration_by_the_mean_prediction_is_found_and_kept_in_the_artifact(
+    tmp_path: Path,
+) -> None:
+    settings = SearchSettings(max_calls=1200, shots=[0], edits=False, label_words=False)
+    candidate = _search(BiasedLM(), settings, _rows("val", 160))
+    notes = candidate.notes["search"]  # type: ignore[attr-defined]
+    assert notes["chosen"].endswith("calibrated (mean)")
+    prior = candidate.settings.prior  # type: ignore[attr-defined]
+    assert prior is not None and prior[0] > 0.5  # the lean to 'positive', fitted on validation
+    fresh = _rows("new", 16)
+    right = [p.output == ex.label for p, ex in zip(candidate.predict(fresh), fresh, strict=True)]  # type: ignore[attr-defined]
+    assert all(right)
+    candidate.save(tmp_path / "artifact")  # type: ignore[attr-defined]
+    from bakeoff.prompting.reload import rebuild_prompt
+
+    manifest = json.loads((tmp_path / "artifact" / "manifest.json").read_text())
+    reloaded = rebuild_prompt(tmp_path / "artifact", manifest, _task(), BiasedLM())
+    assert reloaded.settings.prior == prior
+    assert [p.output for p in reloaded.predict(fresh)] == [ex.label for ex in fresh]
+
+
+class OrderLM(ListenerLM):
+    """Right only when the first demo answers 'negative' (order matters to small models)."""
+
+    def score(
+        self, requests: Sequence[ScoreRequest], progress: Progress | None = None
+    ) -> list[OptionScores]:
+        out = []
+        for r in requests:
+            self.requests.append(r.prompt)
+            answers = re.findall(r"Answer: (\w+)", r.prompt)
+            good = any(w in r.prompt.rsplit("Text:", 1)[-1] for w in POSITIVE)
+            right = bool(answers) and answers[0] == "negative"
+            says_positive = good if right else True
+            out.append(OptionScores((-0.1, -3.0) if says_positive else (-3.0, -0.1), (1, 1), 3))
+        return out
+
+
+def test_the_order_of_the_demos_is_searched_and_kept() -> None:
+    settings = SearchSettings(
+        max_calls=1500, shots=[2], demos=["stratified"], orders=4, calibrate=False, edits=False
+    )
+    candidate = _search(OrderLM(), settings, _rows("val", 160))
+    notes = candidate.notes["search"]  # type: ignore[attr-defined]
+    raced = [row["prompt"] for row in notes["rounds"][0]["scores"]]
+    assert any("order 2" in p for p in raced) and any("order" not in p for p in raced)
+    demos = candidate.selector.demos  # type: ignore[attr-defined]
+    assert demos[0].label == "negative"  # the order that works was found
+    fresh = _rows("new", 16)
+    assert [p.output for p in candidate.predict(fresh)] == [ex.label for ex in fresh]  # type: ignore[attr-defined]

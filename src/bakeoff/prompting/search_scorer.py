@@ -117,18 +117,24 @@ class Scorer:
         update = {
             "shots": option.shots,
             "demos": option.demos,
-            "calibrate": option.calibrate,
+            "calibrate": option.calibrate == "contextual",
             "format": option.format,
             "label_words": words,
+            "demo_order": option.order,
         }
         return self.base_settings.model_copy(update=update)
 
     def build(self, option: Option) -> PromptCandidate:
-        """The prompt `option` describes, as a candidate (its own label words)."""
+        """The prompt `option` describes, as a candidate (its own label words; with the mean
+        calibration, the prior of every validation row it was scored on)."""
+        settings = self.settings(option)
+        if option.calibrate == "mean":
+            rows = [r for b, r in self._used if b == option.base]
+            settings = settings.model_copy(update={"prior": self._mean_prior(option, rows)})
         return build_candidate(
             self.task,
             self.model,
-            self.settings(option),
+            settings,
             option.instruction,
             self.train,
             self.ctx,
@@ -138,7 +144,7 @@ class Scorer:
     def candidate(self, option: Option) -> PromptCandidate:
         key = (option.base, option.words)
         if key not in self._candidates:
-            self._candidates[key] = self.build(replace(option, calibrate=False))
+            self._candidates[key] = self.build(replace(option, calibrate="none"))
         return self._candidates[key]
 
     def _texts(self, option: Option) -> tuple[str, ...]:
@@ -153,7 +159,7 @@ class Scorer:
         """Calls scoring `options` on `rows` would make now."""
         bases = {o.base for o in options}
         missing = sum(1 for b in bases for r in rows if (b, r.id) not in self._used)
-        fresh = {o.base for o in options if o.calibrate} - self._used_priors
+        fresh = {o.base for o in options if o.calibrate == "contextual"} - self._used_priors
         return missing + len(fresh) * len(CONTENT_FREE_INPUTS)
 
     def _request(self, option: Option, texts: list[str]) -> list[Scores]:
@@ -167,6 +173,12 @@ class Scorer:
         layout = self.candidate(option).layout
         words = dict(self.word_sets[option.words].words)
         return softmax([scores[layout.option_text(words[n])] for n in self.task.label_names])
+
+    def _mean_prior(self, option: Option, row_ids: list[str]) -> list[float]:
+        per_row = [
+            self.probabilities(option, self.journal.scores[(option.base, r)]) for r in row_ids
+        ]
+        return [sum(col) / len(col) for col in zip(*per_row, strict=True)]
 
     def _prior(self, option: Option) -> list[float]:
         base = option.base
@@ -225,7 +237,11 @@ class Scorer:
 
     def _correct(self, option: Option, rows: list[Example]) -> list[int]:
         base = option.base
-        prior = self._prior(option) if option.calibrate else None
+        prior = None
+        if option.calibrate == "contextual":
+            prior = self._prior(option)
+        elif option.calibrate == "mean":  # label-free: the mean prediction over these rows
+            prior = self._mean_prior(option, [r.id for r in rows])
         names = self.task.label_names
         out = []
         for ex in rows:

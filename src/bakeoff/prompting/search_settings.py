@@ -32,7 +32,15 @@ class SearchSettings(StrictModel):
         description="Also try the label names and label words mined from the model's "
         "next-token distribution on training rows.",
     )
-    calibrate: bool = Field(default=True, description="Also try contextual calibration.")
+    orders: int = Field(
+        default=2,
+        ge=1,
+        le=8,
+        description="Orders to try of each fixed set of demos (1: as chosen only).",
+    )
+    calibrate: bool = Field(
+        default=True, description="Also try calibration (contextual, and by the mean)."
+    )
     edits: bool = Field(default=True, description="Also try edits of the wordings.")
     first_rows: int = Field(default=8, ge=2, le=4096, description="Rows of the first round.")
     confirm_rows: int = Field(

@@ -7,16 +7,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from bakeoff.prompting.demos import KNN_METHODS
 from bakeoff.prompting.label_words import WordSet
 from bakeoff.prompting.search_settings import SearchSettings
 from bakeoff.prompting.wordings import render_wording, with_label_descriptions, wordings
 from bakeoff.task.spec import TaskSpec
 
 TASK_WORDS = "task words"
+CALIBRATIONS = ("none", "contextual", "mean")
 SHARED = "*"  # label words read off one forward pass (no demo shows them)
 
-# what a prompt's forward passes depend on: layout, instruction, shots, demo method, and the
-# label words when demos show them (SHARED otherwise)
+# what a prompt's forward passes depend on: layout, instruction, shots, demo method and order,
+# and the label words when demos show them (SHARED otherwise)
 Base = tuple[str, str, int, str, str]
 
 
@@ -29,26 +31,28 @@ class Option:
     edited: bool = False  # an edit of a wording (or none at all) rather than a wording itself
     shots: int = 0
     demos: str = "random"
-    calibrate: bool = False
+    calibrate: str = "none"  # "contextual" (content-free inputs) or "mean" (the rows' mean)
     format: str = "plain"
     words: str = TASK_WORDS  # the name of a WordSet
+    order: int = 0  # 0: the demos in the order chosen; k: a seeded shuffle of them
 
     @property
     def base(self) -> Base:
         """What the model's forward passes depend on: calibration is read off them, and so are
         the label words unless demos show them (an instruction that names the labels differs
         in text already)."""
-        demos = self.demos if self.shots else "-"
+        demos = (f"{self.demos}/{self.order}" if self.order else self.demos) if self.shots else "-"
         words = self.words if self.shots else SHARED
         return (self.format, self.instruction, self.shots, demos, words)
 
     @property
-    def complexity(self) -> tuple[int, bool, bool, bool, int]:
+    def complexity(self) -> tuple[int, bool, bool, bool, bool, int]:
         """Simpler first: fewer demos, no calibration, the task's words, plain text, a shorter
         instruction."""
         return (
             self.shots,
-            self.calibrate,
+            self.calibrate != "none",
+            self.order > 0,
             self.words != TASK_WORDS,
             self.format != "plain",
             len(self.instruction),
@@ -61,7 +65,11 @@ class Option:
         if self.words != TASK_WORDS:
             parts.append(self.words)
         demos = f"{self.demos}×{self.shots}" if self.shots else "no demos"
-        calibration = ", calibrated" if self.calibrate else ""
+        if self.order:
+            demos += f", order {self.order + 1}"
+        calibration = {"none": "", "contextual": ", calibrated", "mean": ", calibrated (mean)"}[
+            self.calibrate
+        ]
         return "; ".join([*parts, demos]) + calibration
 
 
@@ -119,18 +127,21 @@ def search_space(
                     if shots > train_rows:
                         continue
                     for demos in s.demos if shots else ["random"]:
-                        for calibrate in (False, True) if s.calibrate else (False,):
-                            edited = index >= wordings_count
-                            options.append(
-                                Option(
-                                    text,
-                                    origin,
-                                    edited,
-                                    shots,
-                                    demos,
-                                    calibrate,
-                                    layout,
-                                    word_set.name,
+                        orders = s.orders if shots and demos not in KNN_METHODS else 1
+                        for order in range(orders):
+                            for calibrate in CALIBRATIONS if s.calibrate else ("none",):
+                                edited = index >= wordings_count
+                                options.append(
+                                    Option(
+                                        text,
+                                        origin,
+                                        edited,
+                                        shots,
+                                        demos,
+                                        calibrate,
+                                        layout,
+                                        word_set.name,
+                                        order,
+                                    )
                                 )
-                            )
     return options

@@ -5,6 +5,7 @@ bakeoff run --task examples/sst2/task.yaml --strategy few-shot --demos knn --sho
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -50,6 +51,10 @@ class PromptSettings(StrictModel):
     # label name -> the words scored for it, where a prompt search chose other words than
     # the task's (None: the task's verbalizers)
     label_words: dict[str, str] | None = None
+    # a label prior fitted by a prompt search (the mean prediction over validation rows,
+    # labels unused), divided out at predict time; `calibrate` measures one instead
+    prior: list[float] | None = None
+    demo_order: int = Field(default=0, ge=0, description="0: demos as chosen; k: a shuffle")
 
 
 class PromptCandidate:
@@ -140,7 +145,9 @@ class PromptCandidate:
         names = self.task.label_names
         options = self.score_options()
         results = self.model.score([ScoreRequest(p, options) for p in prompts], progress)
-        prior = self.label_prior() if self.settings.calibrate else None
+        prior = self.settings.prior
+        if prior is None and self.settings.calibrate:
+            prior = self.label_prior()
         out = []
         for ex, r in zip(examples, results, strict=True):
             probs = softmax(option_scores(r, self.settings.normalize))
@@ -227,8 +234,14 @@ def demo_selector(
     if s.demos in KNN_METHODS:
         return NearestDemos(train, s.shots, embedder_for(ctx), balanced=KNN_METHODS[s.demos])
     if s.demos == "stratified" and task.kind == "classification":
-        return stratified_demos(train, s.shots, ctx.seed)
-    return random_demos(train, s.shots, ctx.seed)
+        chosen = stratified_demos(train, s.shots, ctx.seed)
+    else:
+        chosen = random_demos(train, s.shots, ctx.seed)
+    if s.demo_order:  # the same demos, another order (the saved artifact keeps it)
+        demos = list(chosen.demos)
+        random.Random(ctx.seed * 1_000 + s.demo_order).shuffle(demos)
+        chosen = FixedDemos(demos)
+    return chosen
 
 
 def embedder_for(ctx: RunContext) -> Any:
