@@ -88,8 +88,8 @@ def run(
     demos: Annotated[
         list[str],
         typer.Option(
-            help="Few-shot demos: random, stratified, knn, knn-balanced (the nearest rows of "
-            "each label in turn); repeatable."
+            help="Few-shot demos: random, stratified, diverse (far apart), knn, knn-balanced "
+            "(the nearest rows of each label in turn); repeatable."
         ),
     ] = ["random"],  # noqa: B006
     shots: Annotated[int, typer.Option(help="Demos per prompt for few-shot.")] = 8,

@@ -554,3 +554,36 @@ def test_the_order_of_the_demos_is_searched_and_kept() -> None:
     assert demos[0].label == "negative"  # the order that works was found
     fresh = _rows("new", 16)
     assert [p.output for p in candidate.predict(fresh)] == [ex.label for ex in fresh]  # type: ignore[attr-defined]
+
+
+def test_diverse_demos_are_far_apart_and_reload_in_their_order(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    import numpy as np
+
+    from bakeoff.prompting.demos import diverse_demos
+
+    class Axis:  # texts "a…" and "b…" point two ways; the first pick is seeded
+        def embed(self, texts: Sequence[str]) -> np.ndarray:
+            return np.array([[1.0, 0.0] if t.startswith("a") else [0.0, 1.0] for t in texts])
+
+    pool = [Example(f"r{i}", f"{'a' if i < 9 else 'b'} row {i}", "positive") for i in range(10)]
+    picked = diverse_demos(pool, 2, Axis(), seed=0).demos
+    assert {d.text[0] for d in picked} == {"a", "b"}  # the lone "b" row is always taken
+
+    from bakeoff.experiment.plan import run_settings
+    from bakeoff.models.hf import HFCausalLM
+    from bakeoff.strategy_registry import load_candidate, resolve
+    from bakeoff.task.data import load_splits
+    from bakeoff.task.spec import load_task
+
+    task = load_task(make_task(tmp_path))
+    splits = load_splits(task)
+    resolved = resolve("few-shot")
+    settings = run_settings(resolved, {"shots": 3, "format": "plain"}, 0, "diverse", None)
+    lm = HFCausalLM.load(str(tiny_model_dir))
+    candidate = resolved.build(settings).adapt(task, lm, splits.train, [], RunContext())
+    candidate.save(tmp_path / "artifact")
+    _, reloaded = load_candidate(tmp_path / "artifact")
+    texts = [ex.text for ex in splits.test]
+    assert reloaded.prompts(texts) == candidate.prompts(texts)  # type: ignore[attr-defined]

@@ -1,4 +1,5 @@
-"""Choosing few-shot demonstrations from the train split: random, stratified or k-nearest."""
+"""Choosing few-shot demonstrations from the train split: random, stratified, diverse (far
+apart from each other) or k-nearest (per input)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 
 from bakeoff.task.example import Example, normalize_text
 
-DemoMethod = Literal["random", "stratified", "knn", "knn-balanced"]
+DemoMethod = Literal["random", "stratified", "diverse", "knn", "knn-balanced"]
 
 
 class DemoSelector(Protocol):
@@ -49,6 +50,22 @@ def stratified_demos(pool: list[Example], k: int, seed: int) -> FixedDemos:
     ]
     rng.shuffle(chosen)
     return FixedDemos(chosen)
+
+
+def diverse_demos(pool: list[Example], k: int, embedder: Any, seed: int) -> FixedDemos:
+    """`k` demos far apart from each other (farthest-point sampling over sentence embeddings,
+    from a seeded first row), so they cover the train split's variety rather than its bulk."""
+    if k >= len(pool):
+        return FixedDemos(list(pool))
+    vectors = embedder.embed([ex.text for ex in pool])  # (N, D), unit length
+    chosen = [random.Random(seed).randrange(len(pool))]
+    nearest = 1 - vectors @ vectors[chosen[0]]  # cosine distance to the closest chosen row
+    while len(chosen) < k:
+        nearest[chosen] = -1.0
+        pick = int(np.argmax(nearest))
+        chosen.append(pick)
+        nearest = np.minimum(nearest, 1 - vectors @ vectors[pick])
+    return FixedDemos([pool[i] for i in chosen])
 
 
 KNN_METHODS = {"knn": False, "knn-balanced": True}  # demo method -> balanced

@@ -8,7 +8,7 @@ from pydantic import Field, field_validator
 
 from bakeoff.config import StrictModel
 
-SearchDemos = Literal["random", "stratified", "knn", "knn-balanced"]
+SearchDemos = Literal["random", "stratified", "diverse", "knn", "knn-balanced"]
 SearchFormat = Literal["plain", "inline", "chat"]
 
 

@@ -28,6 +28,7 @@ from bakeoff.prompting.demos import (
     DemoSelector,
     FixedDemos,
     NearestDemos,
+    diverse_demos,
     random_demos,
     stratified_demos,
 )
@@ -235,6 +236,13 @@ def demo_selector(
         return NearestDemos(train, s.shots, embedder_for(ctx), balanced=KNN_METHODS[s.demos])
     if s.demos == "stratified" and task.kind == "classification":
         chosen = stratified_demos(train, s.shots, ctx.seed)
+    elif s.demos == "diverse":  # embedding the pool is the cost: once per process
+        key = (
+            f"diverse:{ctx.encoder_name}:{s.shots}:{ctx.seed}:{hash(tuple(ex.id for ex in train))}"
+        )
+        if key not in ctx.cache:
+            ctx.cache[key] = diverse_demos(train, s.shots, embedder_for(ctx), ctx.seed)
+        chosen = ctx.cache[key]
     else:
         chosen = random_demos(train, s.shots, ctx.seed)
     if s.demo_order:  # the same demos, another order (the saved artifact keeps it)
