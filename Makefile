@@ -67,6 +67,9 @@ bench: install
 	$(PY) benchmarks/flops_utilisation.py
 	$(PY) benchmarks/lora_precision.py
 	$(PY) benchmarks/setfit_vs_encoder_head.py --per-class 8 64
+	# hours on a 2-core CPU (DSPy's optimisers generate every answer): run apart if needed
+	$(PY) benchmarks/dspy_vs_prompt_search.py --task sst2
+	$(PY) benchmarks/dspy_vs_prompt_search.py --task trec
 
 clean:
 	rm -rf $(VENV) .cache demo-out

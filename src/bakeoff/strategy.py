@@ -35,6 +35,12 @@ class RunContext:
     cache: dict[str, Any] = field(default_factory=dict)  # shared within one process
     train_progress: Callable[[int, dict[str, float]], None] | None = None  # (steps, stats)
 
+    @property
+    def scratch_dir(self) -> Path | None:
+        """Where a strategy keeps what an interrupted run resumes from, besides a training
+        checkpoint (a prompt search's journal); removed once the run is stored."""
+        return self.run_dir / "scratch" if self.run_dir else None
+
 
 class Candidate(Protocol):
     training: dict[str, Any] | None  # what adapting cost (None when nothing was trained)

@@ -205,7 +205,7 @@ def test_an_interrupted_search_resumes_without_repeating_a_call(tmp_path: Path) 
         return found.notes["search"]  # type: ignore[no-any-return]
 
     whole = run(ListenerLM())
-    journal = tmp_path / "checkpoint" / "search-journal.jsonl"
+    journal = tmp_path / "scratch" / "search-journal.jsonl"
     lines = journal.read_text().splitlines()
     assert len(lines) >= whole["calls"] // 3  # rows and priors, as they were paid for
     kept = lines[: len(lines) // 2]
@@ -214,6 +214,13 @@ def test_an_interrupted_search_resumes_without_repeating_a_call(tmp_path: Path) 
     lm = ListenerLM()
     resumed = run(lm)
     assert resumed["chosen"] == whole["chosen"] and resumed["rounds"] == whole["rounds"]
+    unreadable = []
+    for line in journal.read_text().splitlines():
+        try:
+            json.loads(line)
+        except ValueError:
+            unreadable.append(line)
+    assert unreadable == ['{"b": ["torn']  # entries after the torn line stayed whole
     assert 0 < resumed["resumed_calls"] < whole["calls"]
     assert resumed["calls"] == whole["calls"]  # the budget counts the calls before the kill
     assert len(lm.requests) == whole["calls"] - resumed["resumed_calls"]  # none repeated
@@ -587,3 +594,32 @@ def test_diverse_demos_are_far_apart_and_reload_in_their_order(
     _, reloaded = load_candidate(tmp_path / "artifact")
     texts = [ex.text for ex in splits.test]
     assert reloaded.prompts(texts) == candidate.prompts(texts)  # type: ignore[attr-defined]
+
+
+def test_edge_cases_of_the_space_are_refused_or_trimmed() -> None:
+    from bakeoff.prompting.search_space import search_space
+
+    none_fit = SearchSettings(max_calls=800, shots=[64])  # more demos than training rows
+    with pytest.raises(BakeoffError, match=r"add 0 to search\.shots"):
+        _search(ListenerLM(), none_fit, _rows("val", 64))
+    one_demo = search_space(_task(), SearchSettings(shots=[1, 2], orders=8), 40, ["plain"], [])
+    assert not one_demo  # no word sets, no options (a guard for the call below)
+    from bakeoff.prompting.label_words import fixed_sets
+
+    space = search_space(
+        _task(), SearchSettings(shots=[1, 2], orders=8), 40, ["plain"], fixed_sets(_task())
+    )
+    assert {o.order for o in space if o.shots == 1} == {0}  # one demo has one order
+    assert {o.order for o in space if o.shots == 2} == {0, 1}  # two demos have two
+
+
+def test_a_refitted_prior_is_the_mean_prediction_on_the_new_weights() -> None:
+    from bakeoff.prompting.strategies import build_candidate
+
+    settings = PromptSettings(format="plain", prior=[0.9, 0.1])
+    candidate = build_candidate(_task(), BiasedLM(), settings, "", [], RunContext(), "few-shot")
+    rows = _rows("r", 8)
+    candidate.refit_prior(rows)
+    prior = candidate.settings.prior
+    assert prior is not None and 0.5 < prior[0] < 0.9  # BiasedLM leans positive, not 90%
+    assert [p.output for p in candidate.predict(rows)] == [ex.label for ex in rows]

@@ -147,6 +147,7 @@ def execute(job: RunJob, worker: Worker | None = None) -> RunRecord:
         artifact = job.run_dir / "artifact"
         candidate.save(artifact)
         shutil.rmtree(job.run_dir / "checkpoint", ignore_errors=True)
+        shutil.rmtree(job.run_dir / "scratch", ignore_errors=True)  # RunContext.scratch_dir
     n_params = (candidate.training or {}).get("parameters") or (lm.n_parameters if lm else 0)
     metrics = scored.pop("metrics")
     return RunRecord(

@@ -70,6 +70,9 @@ class TunedCandidate:
         training["artifact_mb"] = folder_size_mb(folder)
 
 
+REFIT_ROWS = 500  # validation rows a searched prompt's mean prior is refitted on after training
+
+
 class CausalFineTune:
     """A CausalMethod on a copy of the base model, with its paired prompt, by the shared loop."""
 
@@ -125,6 +128,9 @@ class CausalFineTune:
         # the prompt is chosen (a search runs) on the base weights, then trained with
         candidate = self.prompt_strategy.adapt(task, lm, train, validation, ctx)
         assert isinstance(candidate, PromptCandidate)  # every prompt strategy makes one
+        fitted = candidate.settings.prior  # a search's mean calibration, on the base weights
+        if fitted is not None:  # trains and evaluates uncalibrated, refitted after training
+            candidate.settings = candidate.settings.model_copy(update={"prior": None})
         init_ids = lm.encode_continuation(candidate.layout.instruction or task.name)
         lm.model = self._make_trainable(lm.model, init_ids)
         soft_prompt = self.method.soft_prompt
@@ -150,5 +156,8 @@ class CausalFineTune:
             job.module = lm.model
             job.load_trainable_state(trained)
         lm.model.eval()
+        candidate.forget_prior()  # a contextual prior is measured on the trained weights
+        if fitted is not None:
+            candidate.refit_prior(validation[:REFIT_ROWS])
         summary = training_summary(report, model.n_parameters, trainable_parameters(lm.model))
         return TunedCandidate(candidate, self.method, summary)

@@ -101,6 +101,7 @@ class CausalJob:
     @torch.no_grad()
     def evaluate(self, split: str, rows: int) -> float:
         examples = (self.validation if split == "validation" else self.train_probe)[:rows]
+        self.candidate.forget_prior()  # the weights changed since the last evaluation
         preds = self.candidate.predict(examples)
         return headline_value(self.task, examples, [p.output for p in preds])
 

@@ -3,6 +3,7 @@ apart from each other) or k-nearest (per input)."""
 
 from __future__ import annotations
 
+import math
 import random
 from collections import defaultdict
 from typing import Any, Literal, Protocol
@@ -66,6 +67,24 @@ def diverse_demos(pool: list[Example], k: int, embedder: Any, seed: int) -> Fixe
         chosen.append(pick)
         nearest = np.minimum(nearest, 1 - vectors @ vectors[pick])
     return FixedDemos([pool[i] for i in chosen])
+
+
+def reordered(demos: list[Example], order: int, seed: int) -> list[Example]:
+    """The `order`-th distinct arrangement of `demos` (0: as given): seeded shuffles that skip
+    arrangements already used, so no two orders make the same prompt."""
+    n = len(demos)
+    if order == 0 or n < 2:
+        return list(demos)
+    if order >= math.factorial(n):
+        raise ValueError(f"demo order {order}: {n} demos have only {math.factorial(n)} orders")
+    rng = random.Random(seed)
+    index = list(range(n))
+    seen = {tuple(index)}
+    for _ in range(order):
+        while tuple(index) in seen:
+            rng.shuffle(index)
+        seen.add(tuple(index))
+    return [demos[i] for i in index]
 
 
 KNN_METHODS = {"knn": False, "knn-balanced": True}  # demo method -> balanced

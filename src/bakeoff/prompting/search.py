@@ -21,7 +21,6 @@ import time
 from typing import Any
 
 from bakeoff.errors import BakeoffError
-from bakeoff.metric_catalog import metrics_for
 from bakeoff.models.base import LanguageModel
 from bakeoff.prompting.decode import CONTENT_FREE_INPUTS
 from bakeoff.prompting.label_words import (
@@ -31,15 +30,15 @@ from bakeoff.prompting.label_words import (
     mine,
     mining_rows,
 )
-from bakeoff.prompting.search_scorer import Journal, Scorer
+from bakeoff.prompting.search_scorer import Journal, Scorer, row_metric_name
 from bakeoff.prompting.search_settings import SearchSettings
-from bakeoff.prompting.search_space import Option, instructions, search_space
+from bakeoff.prompting.search_space import TASK_WORDS, Base, Option, instructions, search_space
 from bakeoff.prompting.strategies import PromptCandidate, PromptSettings
 from bakeoff.strategy import RunContext
 from bakeoff.task.example import Example
 from bakeoff.task.spec import TaskSpec
 
-JOURNAL = "search-journal.jsonl"  # in the run's checkpoint folder, removed when the run ends
+JOURNAL = "search-journal.jsonl"  # in the run's scratch folder, removed when the run ends
 
 
 def _mean(values: list[float]) -> float:
@@ -59,6 +58,15 @@ def _standard_error(values: list[float]) -> float:
 ROUND_ONE_SHARE = 0.5  # of the race's budget, at most, for its first round
 
 
+def baseline_base(options: list[Option]) -> Base | None:
+    """The task's own wording and words, zero-shot, uncalibrated, in the first layout
+    (search_space lists it first); None when the space has no zero-shot prompt."""
+    first = options[0] if options else None
+    if first is None or first.shots or first.calibrate != "none" or first.words != TASK_WORDS:
+        return None
+    return first.base
+
+
 def fit_space(
     options: list[Option], rows: list[Example], scorer: Scorer, budget: int, seed: int
 ) -> list[Option]:
@@ -69,12 +77,12 @@ def fit_space(
     limit = int(budget * ROUND_ONE_SHARE)
     if scorer.planned(options, rows) <= limit:
         return sorted(options, key=lambda o: o.complexity)
-    baseline = options[0].base  # search_space lists the task's own wording first
+    baseline = baseline_base(options)
     bases = [b for b in dict.fromkeys(o.base for o in options) if b != baseline]
     random.Random(seed).shuffle(bases)
     edited = {o.base: o.edited for o in options}
     order = sorted(bases, key=lambda b: edited[b])
-    if len(bases) < len(edited):  # the task's own wording, zero-shot, is always raced
+    if baseline is not None:  # the task's own wording, zero-shot, is always raced
         order.insert(0, baseline)
     kept: list[Option] = []
     for base in order:
@@ -224,10 +232,14 @@ def proposals(
     own_text, own_origin = instructions(task, edits=False)[0]
     leader = Option(own_text, own_origin)
     rows = train[:PROPOSER_ERROR_ROWS]
-    scored = scorer.values(leader, rows)  # task-model calls, within max_calls
-    errors = [ex for ex, value in zip(rows, scored, strict=True) if value < 0.5][:4]
-    if scorer.journal.proposed is not None:
-        texts, calls = scorer.journal.proposed
+    errors: list[Example] = []
+    if scorer.planned([leader], rows) <= s.max_calls // 10:  # the errors cost task-model calls
+        scored = scorer.values(leader, rows)
+        errors = [ex for ex, value in zip(rows, scored, strict=True) if value < 0.5][:4]
+    if scorer.journal.proposed is not None:  # resumed: what it wrote (or why it failed) before
+        texts, calls, failed = scorer.journal.proposed
+        if failed:
+            return [], {"proposer": failed}
         return texts, {"proposer_calls": calls, "proposed": len(texts)}
     why = ""
     try:
@@ -246,8 +258,11 @@ def proposals(
                 f"search.proposer '{s.proposer}' {why} — fix or replace the proposer, remove "
                 "search.proposer, or set search.proposer_optional: true to search without it."
             )
-        return [], {"proposer": f"not used: {why}"}
-    scorer.journal.proposed = (texts, s.proposer_calls)
+        note = f"not used: {why}"
+        scorer.journal.proposed = ([], s.proposer_calls, note)
+        scorer.journal.add([{"proposed": [], "proposer_calls": s.proposer_calls, "failed": note}])
+        return [], {"proposer": note}
+    scorer.journal.proposed = (texts, s.proposer_calls, "")
     scorer.journal.add([{"proposed": texts, "proposer_calls": s.proposer_calls}])
     return texts, {"proposer_calls": s.proposer_calls, "proposed": len(texts)}
 
@@ -273,13 +288,19 @@ def search(
     # the confirmation takes at most a quarter of the budget; the race gets the rest
     keep = min(s.confirm_rows, len(rows) // 2, s.max_calls // (4 * s.finalists))
     pool, held = rows[: len(rows) - keep], rows[len(rows) - keep :]
-    journal = Journal(ctx.run_dir / "checkpoint" / JOURNAL if ctx.run_dir else None)
+    journal = Journal(ctx.scratch_dir / JOURNAL if ctx.scratch_dir else None)
     own = fixed_sets(task)[0]
     scorer = Scorer(task, model, train, ctx, base, s.max_calls, {own.name: own}, journal)
+    scorer.validation_ids = {r.id for r in rows}  # the mean calibration fits on these only
     word_sets, words_note = label_word_sets(task, model, train, scorer, s)
-    proposed, proposer_note = proposals(task, model, train, scorer, s)
     scorer.word_sets = {w.name: w for w in word_sets}
+    proposed, proposer_note = proposals(task, model, train, scorer, s)
     space = search_space(task, s, len(train), layouts(model, s), word_sets, proposed)
+    if not space:
+        raise BakeoffError(
+            f"search.shots {s.shots}: every number of demos exceeds the {len(train)} training "
+            "rows and 0 is not among them — add 0 to search.shots or use more training rows."
+        )
     reserve = s.finalists * (keep + len(CONTENT_FREE_INPUTS))
     budget = s.max_calls - reserve - scorer.calls
     options = fit_space(space, pool[: s.first_rows], scorer, budget, ctx.seed)
@@ -288,11 +309,13 @@ def search(
     candidate = scorer.build(chosen)
     # the other finalists, for the record: scored on test only after the choice is made
     candidate.runners_up = [(o.describe(), scorer.build(o)) for o in finalists if o != chosen]
-    baseline = space[0].describe()  # the task's own wording and words, zero-shot
+    own_base = baseline_base(space)
+    baseline = next((o.describe() for o in space if o.base == own_base), None)
     first = {row["prompt"]: row["score"] for row in rounds[0]["scores"]}
     candidate.notes["search"] = {
         "chosen": chosen.describe(),
-        "metric": metrics_for(task.kind, task.metrics)[0],  # what the race ranks by
+        # what the race ranks by: right/wrong per row for labels, the headline for generation
+        "metric": "accuracy" if task.kind == "classification" else row_metric_name(task),
         "label_words": scorer.word_sets[chosen.words].describe(),
         "space": len(space),
         "raced": len(options),  # a sample of the space when the budget cannot race it all
@@ -307,6 +330,7 @@ def search(
         **proposer_note,
         "rounds": rounds,
         "confirmation": confirmation,
-        "baseline": {"prompt": baseline, "first_round_score": first.get(baseline)},
+        # the task's own wording and words, zero-shot (None when search.shots lacks 0)
+        "baseline": {"prompt": baseline, "first_round_score": first.get(baseline or "")},
     }
     return candidate

@@ -29,9 +29,13 @@ STRATEGY = "prompt-search"  # the registered name: its loader rebuilds the saved
 Scores = dict[str, float]  # option text -> its (normalised) log-probability
 
 
+def row_metric_name(task: TaskSpec) -> str:
+    return metrics_for(task.kind, task.metrics)[0]
+
+
 def row_metric(task: TaskSpec) -> Callable[[str, tuple[str, ...]], float]:
     """The task's headline generation metric for one row (BLEU: the row's own BLEU, 0–1)."""
-    name = metrics_for(task.kind, task.metrics)[0]
+    name = row_metric_name(task)
     if name == "bleu":
         return lambda output, refs: tm.corpus_bleu([tm.bleu_stats(output, refs)]) / 100
     functions = {"exact_match": tm.exact_match, "token_f1": tm.token_f1, "rouge_l": tm.rouge_l}
@@ -52,16 +56,22 @@ class Journal:
         self.scores: dict[tuple[Base, str], Scores] = {}
         self.priors: dict[Base, list[Scores]] = {}
         self.mined: list[dict[str, float]] | None = None
-        self.proposed: tuple[list[str], int] | None = None  # instructions, proposer calls
+        # instructions, proposer calls, why it failed ("" when it did not)
+        self.proposed: tuple[list[str], int, str] | None = None
         self.outputs: dict[tuple[Base, str], str] = {}  # generation tasks: generated text
         if path is None or not path.exists():
             return
-        for line in path.read_text(encoding="utf-8").splitlines():
+        text = path.read_text(encoding="utf-8")
+        if text and not text.endswith("\n"):  # a kill cut the last line: end it, so the
+            with path.open("a", encoding="utf-8") as handle:  # next entry stays whole
+                handle.write("\n")
+        for line in text.splitlines():
             try:
                 entry = json.loads(line)
                 if "proposed" in entry:
                     texts = [str(t) for t in entry["proposed"]]
-                    self.proposed = (texts, int(entry["proposer_calls"]))
+                    failed = str(entry.get("failed", ""))
+                    self.proposed = (texts, int(entry["proposer_calls"]), failed)
                 elif "mined" in entry:
                     self.mined = [{str(k): float(v) for k, v in d.items()} for d in entry["mined"]]
                 elif "t" in entry:
@@ -107,6 +117,7 @@ class Scorer:
     # so a resumed search plans and spends exactly as an uninterrupted one
     _used: set[tuple[Base, str]] = field(default_factory=set)
     _used_priors: set[Base] = field(default_factory=set)
+    validation_ids: set[str] = field(default_factory=set)  # rows the mean calibration may use
 
     @property
     def remaining(self) -> int:
@@ -129,7 +140,7 @@ class Scorer:
         calibration, the prior of every validation row it was scored on)."""
         settings = self.settings(option)
         if option.calibrate == "mean":
-            rows = [r for b, r in self._used if b == option.base]
+            rows = sorted(r for b, r in self._used if b == option.base and r in self.validation_ids)
             settings = settings.model_copy(update={"prior": self._mean_prior(option, rows)})
         return build_candidate(
             self.task,

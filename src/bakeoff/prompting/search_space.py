@@ -4,6 +4,7 @@ are chosen, and contextual calibration."""
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -127,7 +128,8 @@ def search_space(
                     if shots > train_rows:
                         continue
                     for demos in s.demos if shots else ["random"]:
-                        orders = s.orders if shots and demos not in KNN_METHODS else 1
+                        fixed = shots >= 2 and demos not in KNN_METHODS
+                        orders = min(s.orders, math.factorial(shots)) if fixed else 1
                         for order in range(orders):
                             for calibrate in CALIBRATIONS if s.calibrate else ("none",):
                                 edited = index >= wordings_count

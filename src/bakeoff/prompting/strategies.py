@@ -5,7 +5,6 @@ bakeoff run --task examples/sst2/task.yaml --strategy few-shot --demos knn --sho
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -30,6 +29,7 @@ from bakeoff.prompting.demos import (
     NearestDemos,
     diverse_demos,
     random_demos,
+    reordered,
     stratified_demos,
 )
 from bakeoff.prompting.layout import Demo, PromptLayout, choose_format
@@ -130,6 +130,19 @@ class PromptCandidate:
 
     def score_options(self) -> tuple[str, ...]:
         return tuple(self.layout.option_text(self.words(name)) for name in self.task.label_names)
+
+    def forget_prior(self) -> None:
+        """Drop the measured contextual prior: the weights changed (a fine-tune's evaluation)."""
+        self._prior = None
+
+    def refit_prior(self, rows: Sequence[Example]) -> None:
+        """The mean-prediction prior fitted anew, labels unused, on `rows` with the current
+        weights (a searched prompt's prior was fitted on the base weights)."""
+        self.settings = self.settings.model_copy(update={"prior": None})
+        names = self.task.label_names
+        probs = [[(p.probabilities or {})[n] for n in names] for p in self.predict(rows)]
+        prior = [sum(col) / len(col) for col in zip(*probs, strict=True)]
+        self.settings = self.settings.model_copy(update={"prior": prior})
 
     def label_prior(self) -> list[float]:
         """The label probabilities on content-free inputs (contextual calibration)."""
@@ -246,9 +259,7 @@ def demo_selector(
     else:
         chosen = random_demos(train, s.shots, ctx.seed)
     if s.demo_order:  # the same demos, another order (the saved artifact keeps it)
-        demos = list(chosen.demos)
-        random.Random(ctx.seed * 1_000 + s.demo_order).shuffle(demos)
-        chosen = FixedDemos(demos)
+        chosen = FixedDemos(reordered(chosen.demos, s.demo_order, ctx.seed))
     return chosen
 
 
