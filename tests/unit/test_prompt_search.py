@@ -96,7 +96,9 @@ def test_the_race_finds_the_prompt_that_works_within_its_budget() -> None:
     assert notes["calls"] <= settings.max_calls and notes["calls"] == len(lm.requests)
     assert len(set(lm.requests)) == len(lm.requests)  # no (prompt, row) scored twice
     assert notes["cache_hits"] > 0  # later rounds reuse earlier rows
-    assert notes["rounds"][0]["candidates"] == notes["space"]
+    # one layout, demos as chosen: one stage races the whole space
+    assert notes["rounds"][0]["candidates"] == notes["raced"] == notes["space"]
+    assert notes["refined"] == 0
     assert notes["confirmation"]["rows"] == 80  # half of validation, never raced on
     # the simplest among equals: no demos, no calibration needed to be right
     assert "no demos" in notes["chosen"] and "calibrated" not in notes["chosen"]
@@ -114,7 +116,7 @@ def test_a_small_budget_races_a_sample_of_the_space_that_keeps_the_tasks_own_wor
     settings = SearchSettings(max_calls=200, shots=[0, 2, 4], demos=["random", "stratified"])
     notes = _search(lm, settings, _rows("val", 160)).notes["search"]  # type: ignore[attr-defined]
     assert 2 <= notes["raced"] < notes["space"]  # the whole space would not fit
-    assert notes["rounds"][0]["candidates"] == notes["raced"]
+    assert notes["rounds"][0]["candidates"] == notes["raced"] - notes["refined"]
     assert notes["calls"] <= 200 and notes["calls"] == len(lm.requests)
     raced = {row["prompt"] for row in notes["rounds"][0]["scores"]}
     assert "task wording 0; no demos" in raced
@@ -263,7 +265,9 @@ class WordsLM(ListenerLM):
 
 def test_mined_label_words_are_found_and_read_off_the_same_forward_passes() -> None:
     lm = WordsLM()
-    settings = SearchSettings(max_calls=1500, shots=[0], calibrate=False, edits=False)
+    settings = SearchSettings(
+        max_calls=1500, shots=[0], calibrate=False, edits=False, label_words=True
+    )
     candidate = _search(lm, settings, _rows("val", 160))
     notes = candidate.notes["search"]  # type: ignore[attr-defined]
     assert notes["mined"] == "positive→great, negative→awful" and notes["mining_calls"] == 16
@@ -278,7 +282,8 @@ def test_mined_label_words_are_found_and_read_off_the_same_forward_passes() -> N
 
 
 def test_without_next_tokens_the_search_says_why_nothing_was_mined() -> None:
-    notes = _search(WordsLM(next_tokens=False), SearchSettings(max_calls=800), _rows("val", 64))
+    settings = SearchSettings(max_calls=800, label_words=True)
+    notes = _search(WordsLM(next_tokens=False), settings, _rows("val", 64))
     said = notes.notes["search"]  # type: ignore[attr-defined]
     assert said["word_sets"] == ["task words"] and "does not show next-token" in said["mined"]
 
@@ -514,7 +519,9 @@ class BiasedLM(ListenerLM):
 def test_calibration_by_the_mean_prediction_is_found_and_kept_in_the_artifact(
     tmp_path: Path,
 ) -> None:
-    settings = SearchSettings(max_calls=1200, shots=[0], edits=False, label_words=False)
+    settings = SearchSettings(
+        max_calls=1200, shots=[0], edits=False, calibrations=["contextual", "mean"]
+    )
     candidate = _search(BiasedLM(), settings, _rows("val", 160))
     notes = candidate.notes["search"]  # type: ignore[attr-defined]
     assert notes["chosen"].endswith("calibrated (mean)")
@@ -555,8 +562,10 @@ def test_the_order_of_the_demos_is_searched_and_kept() -> None:
     )
     candidate = _search(OrderLM(), settings, _rows("val", 160))
     notes = candidate.notes["search"]  # type: ignore[attr-defined]
-    raced = [row["prompt"] for row in notes["rounds"][0]["scores"]]
-    assert any("order 2" in p for p in raced) and any("order" not in p for p in raced)
+    assert not any("order" in row["prompt"] for row in notes["rounds"][0]["scores"])  # stage 1
+    refined = [r for r in notes["rounds"] if r.get("stage") == 2]  # the finalists' orders
+    assert refined and notes["refined"] > 0
+    assert any("order 2" in row["prompt"] for row in refined[0]["scores"])
     demos = candidate.selector.demos  # type: ignore[attr-defined]
     assert demos[0].label == "negative"  # the order that works was found
     fresh = _rows("new", 16)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from dataclasses import replace
 from typing import Any
 
 from bakeoff.errors import BakeoffError
@@ -101,17 +102,23 @@ def fit_space(
 
 
 def race(
-    options: list[Option], pool: list[Example], scorer: Scorer, s: SearchSettings, budget: int
+    options: list[Option],
+    pool: list[Example],
+    scorer: Scorer,
+    s: SearchSettings,
+    budget: int,
+    start_rows: int | None = None,
 ) -> tuple[list[Option], list[dict[str, Any]]]:
     """Successive halving on growing prefixes of `pool` within `budget` calls: round 1 scores
-    every option on `first_rows` rows; each later round gets an equal share of what is left
-    and spends it on more rows for the better half. The finalists and each round."""
+    every option on `start_rows` (default `first_rows`) rows; each later round gets an equal
+    share of what is left and spends it on more rows for the better half. The finalists and
+    each round."""
     halvings = max(1, math.ceil(math.log2(max(1.0, len(options) / s.finalists))))
     alive, rounds = list(options), list[dict[str, Any]]()
     spent_before, n = scorer.calls, 0
     for index in range(halvings):
         if index == 0:
-            target = min(s.first_rows, len(pool))
+            target = min(start_rows or s.first_rows, len(pool))
             need = scorer.planned(alive, pool[:target])
             if need > budget:
                 raise BakeoffError(
@@ -141,6 +148,47 @@ def race(
         if len(alive) <= s.finalists:
             break
     return alive[: s.finalists], rounds
+
+
+STAGE_ONE_SHARE = 0.75  # of the race budget, when a refinement stage follows
+
+
+def refinement_field(
+    finalists: list[Option], space: list[Option], first_format: str
+) -> list[Option]:
+    """The finalists and their variants in the refining axes (another layout, another order
+    of the same demos)."""
+    kept = set(finalists)
+    variants = [
+        o
+        for o in space
+        if (o.format != first_format or o.order)
+        and replace(o, format=first_format, order=0) in kept
+    ]
+    return [*finalists, *variants]
+
+
+def refine(
+    finalists: list[Option],
+    space: list[Option],
+    pool: list[Example],
+    scorer: Scorer,
+    s: SearchSettings,
+    budget: int,
+) -> tuple[list[Option], list[dict[str, Any]], int]:
+    """Stage 2: the finalists against their layout and demo-order variants, on more rows
+    than stage 1 began with. The finalists, its rounds, and how many variants it raced."""
+    field = refinement_field(finalists, space, space[0].format)
+    if len(field) == len(finalists) or budget <= 0:
+        return finalists, [], 0
+    bases = len({o.base for o in field})
+    rows = min(len(pool), max(s.first_rows, budget // (2 * bases)))
+    while rows > s.first_rows and scorer.planned(field, pool[:rows]) > budget // 2:
+        rows //= 2
+    if scorer.planned(field, pool[:rows]) > budget:
+        return finalists, [], 0  # no room: stage 1's finalists stand
+    chosen, rounds = race(field, pool, scorer, s, budget, start_rows=rows)
+    return chosen, [{**r, "stage": 2} for r in rounds], len(field) - len(finalists)
 
 
 def confirm(
@@ -303,8 +351,15 @@ def search(
         )
     reserve = s.finalists * (keep + len(CONTENT_FREE_INPUTS))
     budget = s.max_calls - reserve - scorer.calls
-    options = fit_space(space, pool[: s.first_rows], scorer, budget, ctx.seed)
-    finalists, rounds = race(options, pool, scorer, s, budget)
+    # stage 1 races the core (first layout, demos as chosen); stage 2 refines its finalists
+    core = [o for o in space if o.format == space[0].format and not o.order]
+    stage_one = int(budget * STAGE_ONE_SHARE) if len(core) < len(space) else budget
+    options = fit_space(core, pool[: s.first_rows], scorer, stage_one, ctx.seed)
+    spent = scorer.calls
+    finalists, rounds = race(options, pool, scorer, s, stage_one)
+    left = budget - (scorer.calls - spent)
+    finalists, refined, variants = refine(finalists, space, pool, scorer, s, left)
+    rounds += refined
     chosen, confirmation = confirm(finalists, held, scorer)
     candidate = scorer.build(chosen)
     # the other finalists, for the record: scored on test only after the choice is made
@@ -318,7 +373,8 @@ def search(
         "metric": "accuracy" if task.kind == "classification" else row_metric_name(task),
         "label_words": scorer.word_sets[chosen.words].describe(),
         "space": len(space),
-        "raced": len(options),  # a sample of the space when the budget cannot race it all
+        "raced": len(options) + variants,  # a sample of the space when the budget is short
+        "refined": variants,  # stage 2: layout and demo-order variants of the finalists
         "max_calls": s.max_calls,
         "calls": scorer.calls,
         "cache_hits": scorer.cache_hits,

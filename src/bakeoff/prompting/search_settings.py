@@ -23,23 +23,29 @@ class SearchSettings(StrictModel):
         default_factory=lambda: list[SearchDemos](["random", "stratified"]), min_length=1
     )
     formats: list[SearchFormat] = Field(
-        default_factory=lambda: list[SearchFormat](["plain", "chat"]),
+        default_factory=lambda: list[SearchFormat](["plain"]),
         min_length=1,
-        description="Layouts to try (chat and inline where the model has a chat template).",
+        description="Layouts to try (chat and inline where the model has a chat template); "
+        "more than one: the finalists' other layouts are raced in a second stage.",
     )
     label_words: bool = Field(
-        default=True,
+        default=False,
         description="Also try the label names and label words mined from the model's "
-        "next-token distribution on training rows.",
+        "next-token distribution on training rows (off by default: measured no gain).",
     )
     orders: int = Field(
-        default=2,
+        default=1,
         ge=1,
         le=8,
-        description="Orders to try of each fixed set of demos (1: as chosen only).",
+        description="Orders to try of each fixed set of demos (1: as chosen only); more than "
+        "one: the finalists' other orders are raced in a second stage.",
     )
-    calibrate: bool = Field(
-        default=True, description="Also try calibration (contextual, and by the mean)."
+    calibrate: bool = Field(default=True, description="Also try calibrated prompts.")
+    calibrations: list[Literal["contextual", "mean"]] = Field(
+        default_factory=lambda: list[Literal["contextual", "mean"]](["contextual"]),
+        min_length=1,
+        description="How: contextual (content-free inputs), mean (the mean prediction over "
+        "the validation rows scored).",
     )
     edits: bool = Field(default=True, description="Also try edits of the wordings.")
     first_rows: int = Field(default=8, ge=2, le=4096, description="Rows of the first round.")

@@ -15,7 +15,6 @@ from bakeoff.prompting.wordings import render_wording, with_label_descriptions, 
 from bakeoff.task.spec import TaskSpec
 
 TASK_WORDS = "task words"
-CALIBRATIONS = ("none", "contextual", "mean")
 SHARED = "*"  # label words read off one forward pass (no demo shows them)
 
 # what a prompt's forward passes depend on: layout, instruction, shots, demo method and order,
@@ -114,6 +113,7 @@ def search_space(
     """Every option, the task's own wording (its words, the first layout, zero-shot) first;
     `proposed` instructions (a proposer model's, used as written) after the wordings."""
     options = []
+    calibrations = ["none", *s.calibrations] if s.calibrate else ["none"]
     for word_set in word_sets:
         worded = word_set.task(task)
         wordings_count = len(instructions(worded, edits=False))
@@ -131,7 +131,7 @@ def search_space(
                         fixed = shots >= 2 and demos not in KNN_METHODS
                         orders = min(s.orders, math.factorial(shots)) if fixed else 1
                         for order in range(orders):
-                            for calibrate in CALIBRATIONS if s.calibrate else ("none",):
+                            for calibrate in calibrations:
                                 edited = index >= wordings_count
                                 options.append(
                                     Option(
