@@ -46,14 +46,20 @@ class ListenerLM:
     def score(
         self, requests: Sequence[ScoreRequest], progress: Progress | None = None
     ) -> list[OptionScores]:
-        out = []
-        for r in requests:
-            self.requests.append(r.prompt)
-            last = r.prompt.rsplit("Text:", 1)[-1]
-            says_positive = any(w in last for w in POSITIVE) or "Answer with one of" not in r.prompt
-            first = -0.1 if says_positive else -3.0
-            out.append(OptionScores((first, -1.0), (1, 1), len(r.prompt.split())))
-        return out
+        self.requests += [r.prompt for r in requests]
+        return [
+            OptionScores(self.option_scores(r.prompt, r.options), tuple(1 for _ in r.options), 3)
+            for r in requests
+        ]
+
+    @staticmethod
+    def positive_input(prompt: str) -> bool:
+        return any(w in prompt.rsplit("Text:", 1)[-1] for w in POSITIVE)
+
+    def option_scores(self, prompt: str, options: tuple[str, ...]) -> tuple[float, ...]:
+        """Log-probabilities of (positive, negative) after `prompt`."""
+        says_positive = self.positive_input(prompt) or "Answer with one of" not in prompt
+        return (-0.1 if says_positive else -3.0, -1.0)
 
     def generate(self, prompts: Sequence[str], **kwargs: object) -> list[Generation]:
         raise AssertionError("prompt-search scores labels")
@@ -237,27 +243,16 @@ class WordsLM(ListenerLM):
         if not next_tokens:
             self.next_tokens = None  # type: ignore[assignment]
 
-    @staticmethod
-    def _positive(prompt: str) -> bool:
-        return any(w in prompt.rsplit("Text:", 1)[-1] for w in POSITIVE)
-
-    def score(
-        self, requests: Sequence[ScoreRequest], progress: Progress | None = None
-    ) -> list[OptionScores]:
-        out = []
-        for r in requests:
-            self.requests.append(r.prompt)
-            good = self._positive(r.prompt)
-            values = {" great": -0.5 if good else -4.0, " awful": -4.0 if good else -0.5}
-            scores = tuple(values.get(o, -2.0) for o in r.options)
-            out.append(OptionScores(scores, tuple(1 for _ in r.options), 3))
-        return out
+    def option_scores(self, prompt: str, options: tuple[str, ...]) -> tuple[float, ...]:
+        good = self.positive_input(prompt)
+        values = {" great": -0.5 if good else -4.0, " awful": -4.0 if good else -0.5}
+        return tuple(values.get(o, -2.0) for o in options)
 
     def next_tokens(self, prompts: Sequence[str], top_k: int) -> list[dict[str, float]]:
         self.requests += list(prompts)
         return [
             {" great": -0.5, " the": -1.0, " awful": -4.0, " 5": -5.0}
-            if self._positive(p)
+            if self.positive_input(p)
             else {" awful": -0.5, " the": -1.0, " great": -4.0, " 5": -5.0}
             for p in prompts
         ]
@@ -504,16 +499,8 @@ class BiasedLM(ListenerLM):
     """Always leans to 'positive', a little less on negative reviews: only dividing out its
     mean prediction over the rows separates them (content-free inputs look negative to it)."""
 
-    def score(
-        self, requests: Sequence[ScoreRequest], progress: Progress | None = None
-    ) -> list[OptionScores]:
-        out = []
-        for r in requests:
-            self.requests.append(r.prompt)
-            last = r.prompt.rsplit("Text:", 1)[-1]
-            lean = -0.2 if any(w in last for w in POSITIVE) else -0.8
-            out.append(OptionScores((lean, -1.0), (1, 1), 3))
-        return out
+    def option_scores(self, prompt: str, options: tuple[str, ...]) -> tuple[float, ...]:
+        return (-0.2 if self.positive_input(prompt) else -0.8, -1.0)
 
 
 def test_calibration_by_the_mean_prediction_is_found_and_kept_in_the_artifact(
@@ -542,18 +529,11 @@ def test_calibration_by_the_mean_prediction_is_found_and_kept_in_the_artifact(
 class OrderLM(ListenerLM):
     """Right only when the first demo answers 'negative' (order matters to small models)."""
 
-    def score(
-        self, requests: Sequence[ScoreRequest], progress: Progress | None = None
-    ) -> list[OptionScores]:
-        out = []
-        for r in requests:
-            self.requests.append(r.prompt)
-            answers = re.findall(r"Answer: (\w+)", r.prompt)
-            good = any(w in r.prompt.rsplit("Text:", 1)[-1] for w in POSITIVE)
-            right = bool(answers) and answers[0] == "negative"
-            says_positive = good if right else True
-            out.append(OptionScores((-0.1, -3.0) if says_positive else (-3.0, -0.1), (1, 1), 3))
-        return out
+    def option_scores(self, prompt: str, options: tuple[str, ...]) -> tuple[float, ...]:
+        answers = re.findall(r"Answer: (\w+)", prompt)
+        right = bool(answers) and answers[0] == "negative"
+        says_positive = self.positive_input(prompt) if right else True
+        return (-0.1, -3.0) if says_positive else (-3.0, -0.1)
 
 
 def test_the_order_of_the_demos_is_searched_and_kept() -> None:
