@@ -66,3 +66,18 @@ def test_generation_contract(backend_model: LanguageModel) -> None:
         assert 0 <= generation.output_tokens <= 6 and generation.prompt_tokens >= 1
     again = backend_model.generate(prompts, max_new_tokens=6, stop=["\n"])
     assert [g.text for g in again] == [g.text for g in out]  # greedy: the same text twice
+
+
+@pytest.mark.parametrize("backend_model", sorted(BACKENDS), indirect=True)
+def test_next_token_contract(backend_model: LanguageModel) -> None:
+    """What prompt search mines label words from: the top next tokens, as log-probabilities
+    that agree with scoring the same token as an option."""
+    prompts = [r.prompt for r in REQUESTS[:2]]
+    tops = backend_model.next_tokens(prompts, 5)  # type: ignore[attr-defined]
+    assert len(tops) == len(prompts)
+    for prompt, top in zip(prompts, tops, strict=True):
+        assert 1 <= len(top) <= 5 and all(math.isfinite(v) and v <= 1e-6 for v in top.values())
+        token, logprob = max(top.items(), key=lambda kv: kv[1])
+        [scored] = backend_model.score([ScoreRequest(prompt, (token,))])
+        if scored.n_tokens == (1,):  # the token text re-encodes to itself
+            assert scored.logprobs[0] == pytest.approx(logprob, abs=0.05)
