@@ -212,7 +212,12 @@ class OpenAILM:
 
     def next_tokens(self, prompts: Sequence[str], top_k: int) -> list[dict[str, float]]:
         """The server's top next tokens (at most the `top_logprobs` option's number)."""
-        return self._map(lambda p: self._next_tokens(p)[0], list(prompts), None)
+
+        def top(prompt: str) -> dict[str, float]:
+            found = self._next_tokens(prompt)[0]
+            return dict(sorted(found.items(), key=lambda kv: -kv[1])[:top_k])
+
+        return self._map(top, list(prompts), None)
 
     def _option_logprob(self, prompt: str, option: str) -> tuple[float, int, int] | None:
         """Summed log-probability of `option` after `prompt`, token by token from the server's
