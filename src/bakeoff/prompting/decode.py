@@ -28,6 +28,16 @@ def softmax(values: list[float]) -> list[float]:
     return [e / total for e in exps]
 
 
+def mean_distribution(rows: list[list[float]]) -> list[float]:
+    """The column means of probability rows: a label prior (contextual or fitted)."""
+    return [sum(col) / len(col) for col in zip(*rows, strict=True)]
+
+
+def argmax(values: list[float]) -> int:
+    """The index of the largest value (the first on ties)."""
+    return max(range(len(values)), key=values.__getitem__)
+
+
 def calibrated(probs: list[float], content_free: list[float]) -> list[float]:
     """Divide out the model's prior over labels (measured on content-free inputs)."""
     adjusted = [p / max(c, 1e-12) for p, c in zip(probs, content_free, strict=True)]

@@ -50,6 +50,12 @@ from bakeoff.task.spec import TaskSpec
 JOURNAL = "search-journal.jsonl"  # in the run's scratch folder, removed when the run ends
 
 
+def own_option(task: TaskSpec) -> Option:
+    """The task's own wording, zero-shot, plain: what mining and the proposer start from."""
+    text, origin = instructions(task, edits=False)[0]
+    return Option(text, origin)
+
+
 def layouts(model: LanguageModel, s: SearchSettings) -> list[str]:
     """The layouts to try: chat and inline need the model's chat template."""
     usable: list[str] = [f for f in s.formats if f == "plain" or model.has_chat_template]
@@ -66,9 +72,9 @@ def label_word_sets(
     """The label words to try, and what mining them cost: the task's words and the label
     names; words mined from the model's next-token distribution on training rows (after the
     task's own zero-shot prompt) when the model shows it and a tenth of the budget pays."""
-    sets = fixed_sets(task) if s.label_words else fixed_sets(task)[:1]
+    sets = fixed_sets(task)
     if not s.label_words:
-        return sets, {}
+        return sets[:1], {}
     rows = mining_rows(train, task.label_names)
     next_tokens = getattr(model, "next_tokens", None)
     if next_tokens is None:
@@ -80,8 +86,7 @@ def label_word_sets(
         distributions = scorer.journal.mined
         scorer.resumed_calls += len(rows)
     else:
-        own_text, _ = instructions(task, edits=False)[0]
-        prompts = scorer.candidate(Option(own_text, "task wording 0")).prompts
+        prompts = scorer.candidate(own_option(task)).prompts
         distributions = next_tokens(prompts([r.text for r in rows]), MINE_TOP_K)
         scorer.journal.mined = distributions
         scorer.journal.add([{"mined": distributions}])
@@ -111,8 +116,7 @@ def proposals(
     from bakeoff.models.backends import BackendOptions, load_model
     from bakeoff.prompting.proposer import propose
 
-    own_text, own_origin = instructions(task, edits=False)[0]
-    leader = Option(own_text, own_origin)
+    leader = own_option(task)
     rows = train[:PROPOSER_ERROR_ROWS]
     errors: list[Example] = []
     if scorer.planned([leader], rows) <= s.max_calls // 10:  # the errors cost task-model calls
@@ -127,7 +131,7 @@ def proposals(
     try:
         proposer = load_model(s.proposer, BackendOptions(max_retries=1, timeout_s=120))
         texts, replies = propose(
-            task, proposer, own_text, errors, s.proposer_calls, scorer.ctx.seed
+            task, proposer, leader.instruction, errors, s.proposer_calls, scorer.ctx.seed
         )
         if not texts:
             shown = "; ".join(repr(r[:80]) for r in replies[:2])

@@ -17,7 +17,14 @@ from typing import Any
 from bakeoff.evaluation import text_metrics as tm
 from bakeoff.metric_catalog import metrics_for
 from bakeoff.models.base import LanguageModel, ScoreRequest
-from bakeoff.prompting.decode import CONTENT_FREE_INPUTS, calibrated, option_scores, softmax
+from bakeoff.prompting.decode import (
+    CONTENT_FREE_INPUTS,
+    argmax,
+    calibrated,
+    mean_distribution,
+    option_scores,
+    softmax,
+)
 from bakeoff.prompting.label_words import WordSet
 from bakeoff.prompting.search_space import SHARED, TASK_WORDS, Base, Option
 from bakeoff.prompting.strategies import PromptCandidate, PromptSettings, build_candidate
@@ -85,6 +92,15 @@ class Journal:
                     self.scores[(_base(entry["b"]), str(entry["r"]))] = scores
             except (ValueError, KeyError, TypeError, IndexError, AttributeError):
                 continue  # the line a kill cut short
+
+    def record(self, base: Base, rows: list[Example], values: list[Any], kind: str) -> None:
+        """Paid per-row results of one prompt: label scores (`s`) or generated text (`t`)."""
+        store: dict[tuple[Base, str], Any] = self.scores if kind == "s" else self.outputs
+        for ex, value in zip(rows, values, strict=True):
+            store[(base, ex.id)] = value
+        self.add(
+            [{"b": list(base), "r": ex.id, kind: v} for ex, v in zip(rows, values, strict=True)]
+        )
 
     def add(self, entries: list[dict[str, Any]]) -> None:
         if self.path is None:
@@ -180,16 +196,19 @@ class Scorer:
         normalize = self.base_settings.normalize
         return [dict(zip(options, option_scores(r, normalize), strict=True)) for r in results]
 
-    def probabilities(self, option: Option, scores: Scores) -> list[float]:
+    def _label_texts(self, option: Option) -> list[str]:
+        """The scored text of each label (in the task's order) under this option's words."""
         layout = self.candidate(option).layout
         words = dict(self.word_sets[option.words].words)
-        return softmax([scores[layout.option_text(words[n])] for n in self.task.label_names])
+        return [layout.option_text(words[n]) for n in self.task.label_names]
+
+    def _distributions(self, option: Option, scored: list[Scores]) -> list[list[float]]:
+        texts = self._label_texts(option)
+        return [softmax([scores[t] for t in texts]) for scores in scored]
 
     def _mean_prior(self, option: Option, row_ids: list[str]) -> list[float]:
-        per_row = [
-            self.probabilities(option, self.journal.scores[(option.base, r)]) for r in row_ids
-        ]
-        return [sum(col) / len(col) for col in zip(*per_row, strict=True)]
+        scored = [self.journal.scores[(option.base, r)] for r in row_ids]
+        return mean_distribution(self._distributions(option, scored))
 
     def _prior(self, option: Option) -> list[float]:
         base = option.base
@@ -201,8 +220,7 @@ class Scorer:
             else:
                 self.journal.priors[base] = self._request(option, list(CONTENT_FREE_INPUTS))
                 self.journal.add([{"b": list(base), "prior": self.journal.priors[base]}])
-        per_input = [self.probabilities(option, s) for s in self.journal.priors[base]]
-        return [sum(col) / len(col) for col in zip(*per_input, strict=True)]
+        return mean_distribution(self._distributions(option, self.journal.priors[base]))
 
     def values(self, option: Option, rows: list[Example]) -> list[float]:
         """Each row's headline metric under `option`: 1/0 for a right/wrong label, or the
@@ -219,14 +237,7 @@ class Scorer:
             return self._generated(option, rows, missing)
         if missing:
             found = self._request(option, [r.text for r in missing])
-            for ex, scores in zip(missing, found, strict=True):
-                self.journal.scores[(base, ex.id)] = scores
-            self.journal.add(
-                [
-                    {"b": list(base), "r": ex.id, "s": s}
-                    for ex, s in zip(missing, found, strict=True)
-                ]
-            )
+            self.journal.record(base, missing, found, "s")
         return [float(c) for c in self._correct(option, rows)]
 
     def _generated(
@@ -235,14 +246,7 @@ class Scorer:
         base = option.base
         if missing:
             outputs = [p.output or "" for p in self.candidate(option).predict(missing)]
-            for ex, text in zip(missing, outputs, strict=True):
-                self.journal.outputs[(base, ex.id)] = text
-            self.journal.add(
-                [
-                    {"b": list(base), "r": ex.id, "t": t}
-                    for ex, t in zip(missing, outputs, strict=True)
-                ]
-            )
+            self.journal.record(base, missing, outputs, "t")
         metric = row_metric(self.task)
         return [metric(self.journal.outputs[(base, ex.id)], ex.references) for ex in rows]
 
@@ -254,10 +258,10 @@ class Scorer:
         elif option.calibrate == "mean":  # label-free: the mean prediction over these rows
             prior = self._mean_prior(option, [r.id for r in rows])
         names = self.task.label_names
+        scored = [self.journal.scores[(base, ex.id)] for ex in rows]
         out = []
-        for ex in rows:
-            probs = self.probabilities(option, self.journal.scores[(base, ex.id)])
+        for ex, probs in zip(rows, self._distributions(option, scored), strict=True):
             if prior is not None:
                 probs = calibrated(probs, prior)
-            out.append(int(names[max(range(len(names)), key=lambda i: probs[i])] == ex.label))
+            out.append(int(names[argmax(probs)] == ex.label))
         return out

@@ -16,7 +16,9 @@ from bakeoff.models.base import LanguageModel, Progress, ScoreRequest
 from bakeoff.prompting.decode import (
     CONTENT_FREE_INPUTS,
     Normalize,
+    argmax,
     calibrated,
+    mean_distribution,
     option_scores,
     parse_label,
     softmax,
@@ -141,7 +143,7 @@ class PromptCandidate:
         self.settings = self.settings.model_copy(update={"prior": None})
         names = self.task.label_names
         probs = [[(p.probabilities or {})[n] for n in names] for p in self.predict(rows)]
-        prior = [sum(col) / len(col) for col in zip(*probs, strict=True)]
+        prior = mean_distribution(probs)
         self.settings = self.settings.model_copy(update={"prior": prior})
 
     def label_prior(self) -> list[float]:
@@ -150,7 +152,7 @@ class PromptCandidate:
             prompts = self.prompts(list(CONTENT_FREE_INPUTS))
             results = self.model.score([ScoreRequest(p, self.score_options()) for p in prompts])
             probs = [softmax(option_scores(r, self.settings.normalize)) for r in results]
-            self._prior = [sum(col) / len(col) for col in zip(*probs, strict=True)]
+            self._prior = mean_distribution(probs)
         return self._prior
 
     def _score(
@@ -167,7 +169,7 @@ class PromptCandidate:
             probs = softmax(option_scores(r, self.settings.normalize))
             if prior is not None:
                 probs = calibrated(probs, prior)
-            best = max(range(len(names)), key=lambda i: probs[i])
+            best = argmax(probs)
             out.append(
                 Prediction(
                     ex.id,
