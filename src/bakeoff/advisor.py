@@ -285,6 +285,27 @@ def rule_search(ev: Evidence) -> Finding | None:
     )
 
 
+FLAG_MEANINGS = {
+    "collapsed": "predicts one class for every validation row",
+    "diverging": "its train loss rose evaluation after evaluation",
+    "no-gain": "training never beat the starting weights on validation",
+}
+
+
+def rule_training_flags(ev: Evidence, choice: Candidate) -> Finding | None:
+    """The chosen candidate's training went wrong in a way its test score may not show."""
+    flags = [f for f in choice.get("flags", []) if f in FLAG_MEANINGS]
+    if not flags:
+        return None
+    what = "; ".join(f"{f} — {FLAG_MEANINGS[f]}" for f in flags)
+    return Finding(
+        "training flags",
+        f"{choice['name']} was flagged in training ({what}) in at least one of its runs: "
+        "read its training curve before shipping it.",
+        {"flags": flags},
+    )
+
+
 # --- the decision ---------------------------------------------------------------------------
 
 
@@ -342,6 +363,7 @@ def advise(ev: Evidence) -> Recommendation:
             rule_maintenance(ev, choice),
             rule_wording(ev),
             rule_search(ev),
+            rule_training_flags(ev, choice),
         )
         if f is not None
     ]

@@ -120,15 +120,24 @@ def run(
         bool, typer.Option(help="Allow model code from the model folder.")
     ] = False,
     epochs: Annotated[
-        float | None, typer.Option(help="Training epochs (default per method).")
+        float | None,
+        typer.Option(help="Training epochs (default: chosen by data size, docs/finetuning.md)."),
     ] = None,
     lr: Annotated[float | None, typer.Option(help="Learning rate (default per method).")] = None,
     batch_size: Annotated[int, typer.Option(help="Training batch size.")] = 8,
     grad_accum: Annotated[int, typer.Option(help="Gradient accumulation steps.")] = 1,
     max_length: Annotated[int, typer.Option(help="Longest training row, tokens.")] = 256,
     max_steps: Annotated[int | None, typer.Option(help="Stop training after N steps.")] = None,
-    eval_every: Annotated[int, typer.Option(help="Validate every N optimizer steps.")] = 40,
-    eval_rows: Annotated[int, typer.Option(help="Validation rows per evaluation.")] = 200,
+    min_steps: Annotated[
+        int | None,
+        typer.Option(help="Steps before early stopping may end training (default by data size)."),
+    ] = None,
+    eval_every: Annotated[
+        int | None, typer.Option(help="Validate every N optimizer steps (default: ~10 a run).")
+    ] = None,
+    eval_rows: Annotated[
+        int | None, typer.Option(help="Validation rows per evaluation (default: up to 200).")
+    ] = None,
     patience: Annotated[int, typer.Option(help="Evaluations without gain before stopping.")] = 3,
     precision: Annotated[
         str, typer.Option(help="Training: auto (the faster one, measured here), fp32, bf16.")
@@ -183,6 +192,7 @@ def run(
             "grad_accum": grad_accum,
             "max_length": max_length,
             "max_steps": max_steps,
+            "min_steps": min_steps,
             "eval_every": eval_every,
             "eval_rows": eval_rows,
             "patience": patience,

@@ -108,6 +108,10 @@ class GridProgress:
         self.finished += 1
         self.seconds += time.perf_counter() - self.started_at
         console.print(f"  [green]done[/] {record.label}: {metric} {value:.3f}")
+        if record.training and record.training.get("schedule"):
+            from bakeoff.finetuning.schedule import describe_schedule
+
+            console.print(f"  [dim]schedule: {escape(describe_schedule(record.training))}[/]")
         for warning in (record.training or {}).get("warnings", []):
             console.print(f"  [yellow]warning:[/] {escape(warning)}")
 

@@ -275,3 +275,13 @@ def test_the_reported_overstatement_is_gone() -> None:
     text = " ".join(f.message for f in rec.findings)
     assert rec.choice == "a" and rec.confidence == "weak"
     assert "significantly better" not in text and "p = 1.00" in text
+
+
+def test_a_flagged_training_is_named_in_the_findings() -> None:
+    collapsed = {**cand("lora n=64", 0.9), "flags": ["collapsed", "overfitting"]}
+    rec = advise(evidence([collapsed, cand("zero-shot", 0.6, strategy="zero-shot", size=None)]))
+    flagged = next(f for f in rec.findings if f.rule == "training flags")
+    assert rec.choice == "lora n=64" and flagged.figures["flags"] == ["collapsed"]
+    assert "predicts one class" in flagged.message
+    healthy = advise(evidence([cand("lora n=64", 0.9)]))
+    assert all(f.rule != "training flags" for f in healthy.findings)

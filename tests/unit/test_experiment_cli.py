@@ -59,7 +59,15 @@ def test_experiment_runs_its_grid_into_the_store_and_reports(
     assert "Recommendation:" in output and "report.html" in output
     html = (out / "report.html").read_text()
     assert html.count('class="plot"') >= 4 and "http://" not in html and "https://" not in html
-    assert (out / "report.md").read_text().startswith("# bakeoff: tiny-exp")
+    markdown = (out / "report.md").read_text()
+    assert markdown.startswith("# bakeoff: tiny-exp")
+    # the schedule each trained run used, and why; where its stopping signal stood
+    assert (
+        "## Training" in markdown
+        and "2 steps (" in markdown
+        and "max_steps, set by you" in markdown
+    )
+    assert 'id="training"' in html and "kept step" in markdown
 
     code, output = invoke("run", str(exp), "--out", str(out))  # rerun: nothing runs again
     assert code == 0 and output.count("already done") == 8

@@ -47,7 +47,10 @@ def test_method_trains_saves_and_reloads(
     assert result.exit_code == 0, result.output
     run = json.loads((out / "results.json").read_text())["runs"][0]
     training = run["training"]
-    assert training["steps"] == 4 and [h["step"] for h in training["history"]] == [2, 4]
+    assert training["steps"] == 4 and [h["step"] for h in training["history"]] == [0, 2, 4]
+    schedule = training["schedule"]  # what the run trained on, and why
+    assert schedule["steps"] == 4 and schedule["reasons"]["steps"] == "max_steps, set by you"
+    assert schedule["lr"] == 0.01 and schedule["reasons"]["eval_rows"] == "set by you"
     assert training["tokens"] > 0 and training["flops"] > 0 and training["tokens_per_second"] > 0
     assert 0 < training["trainable_parameters"] <= training["parameters"]
     if strategy != "full":

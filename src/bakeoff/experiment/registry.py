@@ -20,8 +20,7 @@ def default_training(
     user's) and the strategy's own settings, validated; every problem is listed."""
     from bakeoff.finetuning.config import TrainConfig
 
-    info = resolved.main
-    train = {**info.training_defaults, **overrides.get("train", {})}
+    train = overrides.get("train", {})  # unset fields: chosen per run (finetuning/schedule.py)
     docs = "docs/finetuning.md"
     try:
         out: dict[str, Any] = {"train": TrainConfig.model_validate(train).model_dump()}

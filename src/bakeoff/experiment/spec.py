@@ -65,12 +65,11 @@ class StrategyEntry(StrictModel):
                     part.settings.model_validate(own)
                 except ValidationError as exc:
                     raise ValueError(f"`{key}`: {problems_in_one_line(exc)}") from None
-        info = resolved.main
         if self.training:
             from bakeoff.finetuning.config import TrainConfig
 
             try:
-                TrainConfig.model_validate({**info.training_defaults, **self.training})
+                TrainConfig.model_validate(self.training)
             except ValidationError as exc:
                 raise ValueError(f"`training`: {problems_in_one_line(exc)}") from None
         if (self.demos or self.shots) and not resolved.uses_demos:

@@ -9,7 +9,7 @@ so it is scored, reported and served exactly like a prompted one.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -85,9 +85,11 @@ class CausalFineTune:
         prompt_strategy: Strategy,
         train_config: TrainConfig,
         settings: StrictModel | None = None,
+        schedule_defaults: Mapping[str, Any] | None = None,
     ):
         self.name, self.method, self.prompt_strategy = name, method, prompt_strategy
         self.train_config, self.settings = train_config, settings
+        self.schedule_defaults = schedule_defaults or {}  # the registration's lr and epochs
 
     @classmethod
     def from_run(
@@ -102,7 +104,9 @@ class CausalFineTune:
         prompt_only = Resolved(resolved.prompt.name, None, resolved.prompt)
         prompt_strategy = prompt_only.build(settings)  # a fixed prompt, or a prompt search
         config = TrainConfig.model_validate(training["train"])
-        return cls(resolved.name, method, prompt_strategy, config, method_settings)
+        return cls(
+            resolved.name, method, prompt_strategy, config, method_settings, own.training_defaults
+        )
 
     def _make_trainable(self, base: torch.nn.Module, init_ids: list[int]) -> torch.nn.Module:
         model = self.method.make_trainable(base, settings=self.settings, init_ids=init_ids)
@@ -145,7 +149,7 @@ class CausalFineTune:
             ctx.seed,
             answer_logits_only=not soft_prompt,
         )
-        report = train_for_run(job, self.train_config, ctx)
+        report = train_for_run(job, self.train_config, ctx, self.schedule_defaults)
         keep_bf16 = frozen_bf16 and model.inference_bf16  # predict as the prompts do: bf16
         lm.inference_bf16 = keep_bf16
         if frozen_bf16 and not keep_bf16:  # predict on the exact fp32 base, as asked

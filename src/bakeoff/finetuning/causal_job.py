@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from bakeoff.errors import BakeoffError
-from bakeoff.evaluation.score import headline_value
+from bakeoff.finetuning.trainer import Evaluation, evaluate_rows
 from bakeoff.models.hf import HFCausalLM
 from bakeoff.prompting.strategies import PromptCandidate
 from bakeoff.task.example import Example
@@ -45,7 +45,8 @@ class CausalJob:
         # shift positions inside forward())
         self.answer_logits_only = answer_logits_only
         self.module = lm.model
-        self.validation = validation
+        self.validation, self.validation_rows = validation, len(validation)
+        self.classes = len(task.label_names) if task.kind == "classification" else 0
         self.train_probe = random.Random(seed).sample(train, min(len(train), 256))
         prompts = candidate.prompts([ex.text for ex in train])
         self.rows: list[tuple[list[int], list[int]]] = []
@@ -99,11 +100,10 @@ class CausalJob:
         return torch.nn.functional.cross_entropy(out.logits.float(), targets)
 
     @torch.no_grad()
-    def evaluate(self, split: str, rows: int) -> float:
+    def evaluate(self, split: str, rows: int) -> Evaluation:
         examples = (self.validation if split == "validation" else self.train_probe)[:rows]
         self.candidate.forget_prior()  # the weights changed since the last evaluation
-        preds = self.candidate.predict(examples)
-        return headline_value(self.task, examples, [p.output for p in preds])
+        return evaluate_rows(self.task, examples, self.candidate.predict)
 
     def param_groups(self, lr: float) -> list[dict[str, Any]]:
         return [{"params": [p for p in self.module.parameters() if p.requires_grad], "lr": lr}]

@@ -10,23 +10,38 @@ from bakeoff.config import StrictModel
 
 
 class TrainConfig(StrictModel):
-    epochs: float = Field(default=2.0, gt=0, le=100)
+    """The user's training settings. Unset (None) fields are chosen per run from the data's
+    size by the schedule (finetuning/schedule.py); a set one always wins."""
+
+    epochs: float | None = Field(
+        default=None, gt=0, le=1000, description="Passes over the data (unset: by data size)."
+    )
     max_steps: int | None = Field(default=None, ge=1, description="Stop after this many steps.")
-    lr: float = Field(default=2e-4, gt=0, lt=1)
+    min_steps: int | None = Field(
+        default=None, ge=1, description="Steps before early stopping may end training (floor)."
+    )
+    lr: float | None = Field(default=None, gt=0, lt=1, description="Unset: the method's default.")
     batch_size: int = Field(default=8, ge=1, le=1024)
     grad_accum: int = Field(default=1, ge=1, le=256)
     max_length: int = Field(default=256, ge=8, le=32768)
-    warmup_ratio: float = Field(default=0.06, ge=0, lt=1)
+    warmup_ratio: float | None = Field(default=None, ge=0, lt=1)
     weight_decay: float = Field(default=0.0, ge=0, lt=1)
     max_grad_norm: float | None = Field(
         default=1.0, gt=0, description="Clip the gradient norm (None: no clipping)."
     )
-    eval_every: int = Field(default=40, ge=1, description="Optimizer steps between evaluations.")
-    eval_rows: int = Field(default=200, ge=1, description="Validation rows per evaluation.")
+    eval_every: int | None = Field(
+        default=None, ge=1, description="Optimizer steps between evaluations (unset: ~10 a run)."
+    )
+    eval_rows: int | None = Field(
+        default=None, ge=1, description="Validation rows per evaluation (unset: up to 200)."
+    )
+    eval_at_start: bool = Field(
+        default=True, description="Score the starting weights too: training must beat them."
+    )
     patience: int = Field(default=3, ge=1, description="Evaluations without improvement to stop.")
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     max_minutes: float | None = Field(
-        default=None, gt=0, description="Training time budget; at the limit it validates and stops."
+        default=None, gt=0, description="Training time budget; the schedule is cut to fit it."
     )
 
 

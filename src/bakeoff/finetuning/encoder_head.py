@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +21,14 @@ from safetensors.torch import load_file, save_file
 from bakeoff.artifacts import write_manifest
 from bakeoff.cost.ledger import folder_size_mb
 from bakeoff.errors import BakeoffError
-from bakeoff.evaluation.score import headline_value
 from bakeoff.finetuning.augment import concatenate_same_label
 from bakeoff.finetuning.config import EncoderHeadSettings, TrainConfig
-from bakeoff.finetuning.trainer import train_for_run, training_summary
+from bakeoff.finetuning.trainer import (
+    Evaluation,
+    evaluate_rows,
+    train_for_run,
+    training_summary,
+)
 from bakeoff.models.base import LanguageModel, Progress
 from bakeoff.models.encoder import Embedder
 from bakeoff.strategy import Prediction, RunContext
@@ -166,6 +170,7 @@ class EncoderJob:
         self.candidate, self.classifier = candidate, candidate.model
         self.module: torch.nn.Module = candidate.model
         self.validation, self.settings = validation, settings
+        self.validation_rows, self.classes = len(validation), len(candidate.labels)
         self.train_probe = random.Random(seed).sample(train_rows, min(len(train_rows), 256))
         per_class = Counter(ex.label or "" for ex in train_rows)
         self.concat_copies = settings.concat_copies(per_class)
@@ -202,10 +207,9 @@ class EncoderJob:
             loss = loss + weight * pair_similarity_loss(embeddings.float(), batch["labels"])
         return loss
 
-    def evaluate(self, split: str, rows: int) -> float:
+    def evaluate(self, split: str, rows: int) -> Evaluation:
         examples = (self.validation if split == "validation" else self.train_probe)[:rows]
-        preds = self.candidate.predict(examples)
-        return headline_value(self.candidate.task, examples, [p.output for p in preds])
+        return evaluate_rows(self.candidate.task, examples, self.candidate.predict)
 
     def param_groups(self, lr: float) -> list[dict[str, Any]]:
         return [
@@ -240,9 +244,15 @@ class EncoderHead:
     name = "encoder-head"
     uses_model = False  # brings its own encoder
 
-    def __init__(self, train_config: TrainConfig, settings: EncoderHeadSettings | None = None):
+    def __init__(
+        self,
+        train_config: TrainConfig,
+        settings: EncoderHeadSettings | None = None,
+        schedule_defaults: Mapping[str, Any] | None = None,
+    ):
         self.train_config = train_config
         self.settings = settings or EncoderHeadSettings()
+        self.schedule_defaults = schedule_defaults or {}  # the registration's lr and epochs
 
     def adapt(
         self,
@@ -271,7 +281,7 @@ class EncoderHead:
         if self.settings.prototype_init:
             prototype_init(classifier, job)
         started = time.perf_counter()
-        report = train_for_run(job, self.train_config, ctx)
+        report = train_for_run(job, self.train_config, ctx, self.schedule_defaults)
         classifier.eval()
         n = sum(p.numel() for p in classifier.parameters())
         candidate.training = {

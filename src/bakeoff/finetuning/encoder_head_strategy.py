@@ -22,6 +22,7 @@ def build(settings: dict[str, Any], resolved: Resolved) -> Strategy:
     return EncoderHead(
         TrainConfig.model_validate(training["train"]),
         EncoderHeadSettings.model_validate(training.get("encoder", {})),
+        resolved.main.training_defaults,
     )
 
 

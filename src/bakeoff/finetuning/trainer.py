@@ -11,21 +11,30 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import torch
 
+from bakeoff.evaluation.score import headline_value
 from bakeoff.finetuning.batching import length_grouped_batches
 from bakeoff.finetuning.checkpoint import load_checkpoint, save_checkpoint, set_rng_state
 from bakeoff.finetuning.config import TrainConfig
 from bakeoff.finetuning.memory import release_free_memory
+from bakeoff.finetuning.schedule import Schedule, fit_to_budget, plan_schedule
 from bakeoff.precision import choose
 
 if TYPE_CHECKING:
-    from bakeoff.strategy import RunContext
+    from bakeoff.strategy import Prediction, RunContext
+    from bakeoff.task.example import Example
+    from bakeoff.task.spec import TaskSpec
+
+
+class Evaluation(NamedTuple):
+    metric: float  # the task's headline metric
+    outputs: list[str | None]  # what the model predicted, row by row (None: unparsed)
 
 
 class TrainJob(Protocol):
@@ -33,13 +42,15 @@ class TrainJob(Protocol):
 
     module: torch.nn.Module
     lengths: list[int]  # tokens per train row, for length grouping and token counts
+    classes: int  # labels of a classification task; 0 for generation
+    validation_rows: int
 
     def collate(self, indices: list[int]) -> dict[str, torch.Tensor]: ...
 
     def loss(self, module: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor: ...
 
-    def evaluate(self, split: str, rows: int) -> float:
-        """The task metric on up to `rows` rows of "validation" or "train"."""
+    def evaluate(self, split: str, rows: int) -> Evaluation:
+        """The task metric and the outputs on up to `rows` rows of "validation" or "train"."""
         ...
 
     def param_groups(self, lr: float) -> list[dict[str, Any]]: ...
@@ -65,6 +76,9 @@ class TrainReport:
     processes: int = 1  # data-parallel processes (torchrun / accelerate launch)
     resumed_from_step: int | None = None
     warnings: list[str] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)  # collapsed, diverging, overfitting, no-gain
+    schedule: dict[str, Any] = field(default_factory=dict)  # Schedule.as_dict(): what and why
+    stopping: dict[str, Any] = field(default_factory=dict)  # how noisy the stopping signal was
 
     @property
     def tokens_per_second(self) -> float:
@@ -82,10 +96,20 @@ class TrainReport:
         return out
 
 
-def _schedule(total: int, warmup_ratio: float) -> Callable[[int], float]:
-    warmup = max(1, int(total * warmup_ratio))
+def evaluate_rows(
+    task: TaskSpec, examples: list[Example], predict: Callable[[list[Example]], list[Prediction]]
+) -> Evaluation:
+    """A job's evaluation: its candidate's predictions on `examples`, scored by the task metric."""
+    outputs = [p.output for p in predict(examples)]
+    return Evaluation(headline_value(task, examples, outputs), outputs)
+
+
+def _lr_factor(schedule: Schedule) -> Callable[[int], float]:
+    """Linear warm-up, then linear decay to 0 at the schedule's last step (read at each step:
+    a time budget may shorten the schedule during the run)."""
 
     def factor(step: int) -> float:
+        warmup, total = schedule.warmup_steps, schedule.steps
         if step < warmup:
             return (step + 1) / warmup
         return max(0.0, (total - step) / max(1, total - warmup))
@@ -130,14 +154,62 @@ def divergence_warning(history: list[dict[str, float]]) -> str | None:
     return None
 
 
+def collapse_warning(history: list[dict[str, float]], best_step: int | None) -> str | None:
+    """The kept weights predict one class for every validation row, or some evaluation did."""
+    one = [h for h in history if h.get("predicted_classes") == 1]
+    if not one:
+        return None
+    kept = next((h for h in history if h["step"] == best_step), None)
+    if kept is not None and kept.get("predicted_classes") == 1:
+        return (
+            f"collapsed: the kept weights (step {int(kept['step'])}) predict one class for every "
+            "validation row — more training rows, a lower --lr or another method"
+        )
+    steps = ", ".join(str(int(h["step"])) for h in one)
+    return f"predicted one class for every validation row at step {steps}; step {best_step} kept"
+
+
+def stopping_noise(
+    history: list[dict[str, float]], best_step: int | None, rows: int
+) -> dict[str, Any]:
+    """How far the chosen step's validation score stands above the next best, against its
+    standard error (binomial, as for accuracy): a lead below one s.e. is noise."""
+    if not history or best_step is None:
+        return {}
+    best = next(h["val_metric"] for h in history if h["step"] == best_step)
+    others = [h["val_metric"] for h in history if h["step"] != best_step]
+    p = min(max(best, 0.0), 1.0)
+    se = math.sqrt(p * (1 - p) / max(rows, 1))
+    lead = best - max(others) if others else None
+    return {
+        "validation_rows": rows,
+        "standard_error": se,
+        "lead_over_next": lead,
+        "noisy": lead is not None and lead < se,
+    }
+
+
+def _flag(report: TrainReport, name: str, warning: str | None) -> None:
+    if warning and warning not in report.warnings:
+        report.warnings.append(warning)
+        if name and name not in report.flags:
+            report.flags.append(name)
+
+
+BUDGET_PROBE_STEPS = 5  # steps timed before the schedule is fitted to a time budget
+
+
 def train(
     job: TrainJob,
     cfg: TrainConfig,
     *,
     seed: int,
+    defaults: Mapping[str, Any] | None = None,
     checkpoint_dir: Path | None = None,
     progress: Callable[[int, dict[str, float]], None] | None = None,
 ) -> TrainReport:
+    """Train `job` on the schedule chosen for its data (`defaults`: the method's lr and
+    epochs; `cfg`: the user's settings, which win)."""
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState, GradientState
     from accelerate.utils import set_seed
@@ -157,12 +229,23 @@ def train(
     world, rank = accelerator.num_processes, accelerator.process_index
     n_batches = math.ceil(len(job.lengths) / cfg.batch_size)
     per_rank = n_batches // world if world > 1 else n_batches  # every rank: as many batches
-    steps_per_epoch = max(1, math.ceil(per_rank / cfg.grad_accum))
-    total = math.ceil(cfg.epochs * steps_per_epoch)
-    total = min(total, cfg.max_steps) if cfg.max_steps else total
+    saved = load_checkpoint(checkpoint_dir) if checkpoint_dir else None
+    if saved is not None and "schedule" in saved["loop"]:  # resume on the schedule it began
+        planned = dict(saved["loop"]["schedule"])
+        planned.pop("epochs", None)
+        schedule = Schedule(**planned)
+    else:
+        schedule = plan_schedule(
+            cfg,
+            defaults or {},
+            rows=len(job.lengths),
+            classes=job.classes,
+            validation_rows=job.validation_rows,
+            world=world,
+        )
 
-    optimizer = torch.optim.AdamW(job.param_groups(cfg.lr), weight_decay=cfg.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(total, cfg.warmup_ratio))
+    optimizer = torch.optim.AdamW(job.param_groups(schedule.lr), weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(schedule))
     module, optimizer = accelerator.prepare(job.module, optimizer)
 
     report = TrainReport(precision=chosen.precision, precision_why=chosen.why, processes=world)
@@ -176,7 +259,6 @@ def train(
         "report": {},
     }
     best: dict[str, torch.Tensor] | None = None
-    saved = load_checkpoint(checkpoint_dir) if checkpoint_dir else None
     if saved is not None:
         job.load_trainable_state(saved["weights"])
         optimizer.load_state_dict(saved["optim"]["optimizer"])
@@ -186,13 +268,14 @@ def train(
         for key, value in loop["report"].items():
             setattr(report, key, value)
         report.resumed_from_step = loop["step"]
+    fitted = saved is not None and loop.get("fitted", False)  # already cut to the time budget
 
     def evaluate_and_save() -> None:
         nonlocal best
         start = time.perf_counter()
         module.eval()
-        val = job.evaluate("validation", cfg.eval_rows)
-        train_metric = job.evaluate("train", min(cfg.eval_rows, 64))
+        val, outputs = job.evaluate("validation", schedule.eval_rows)
+        train_metric = job.evaluate("train", min(schedule.eval_rows, 64)).metric
         module.train()
         report.eval_seconds += time.perf_counter() - start
         train_loss = loop["loss_sum"] / max(loop["loss_n"], 1)
@@ -204,24 +287,25 @@ def train(
                 "train_loss": train_loss,
                 "val_metric": val,
                 "train_metric": train_metric,
+                **({"predicted_classes": len(set(outputs))} if job.classes else {}),
             }
         )
-        if report.best_metric is None or val > report.best_metric:
+        if report.best_metric is None or val > report.best_metric:  # a tie keeps the earlier
             report.best_metric, report.best_step = val, loop["step"]
             best = {k: v.detach().clone().cpu() for k, v in job.trainable_state().items()}
             loop["bad_evals"] = 0
         else:
             loop["bad_evals"] += 1
-        for warning in (overfitting_warning(report.history), divergence_warning(report.history)):
-            if warning and warning not in report.warnings:
-                report.warnings.append(warning)
+        _flag(report, "overfitting", overfitting_warning(report.history))
+        _flag(report, "diverging", divergence_warning(report.history))
         if not math.isfinite(train_loss):
             report.stopped_early = True  # nothing more to learn from NaN weights
-        if loop["bad_evals"] >= cfg.patience:
+        if loop["bad_evals"] >= cfg.patience and loop["step"] >= schedule.min_steps:
             report.stopped_early = True
         if progress:
             progress(0, report.history[-1])
         if checkpoint_dir is not None and accelerator.is_main_process:
+            loop["schedule"], loop["fitted"] = schedule.as_dict(), fitted
             loop["report"] = {k: v for k, v in report.__dict__.items() if k != "resumed_from_step"}
             save_checkpoint(
                 checkpoint_dir,
@@ -231,8 +315,14 @@ def train(
                 {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()},
             )
 
+    if saved is None and cfg.eval_at_start:  # the starting weights: training must beat them
+        module.eval()
+        with torch.no_grad(), accelerator.autocast():
+            first = length_grouped_batches(job.lengths, cfg.batch_size, seed)[0]
+            loop["loss_sum"], loop["loss_n"] = float(job.loss(module, job.collate(first))), 1
+        evaluate_and_save()
     module.train()
-    while loop["step"] < total and not report.stopped_early:
+    while loop["step"] < schedule.steps and not report.stopped_early:
         epoch_batches = length_grouped_batches(job.lengths, cfg.batch_size, seed + loop["epoch"])
         # rank r takes batches r, r+world, …; all ranks take the same count (DDP needs it)
         batches = epoch_batches[: per_rank * world][rank::world]
@@ -263,12 +353,17 @@ def train(
                     1, {"loss": float(loss.detach()), "tokens_per_second": report.tokens_per_second}
                 )
             limit = cfg.max_minutes
+            if limit is not None and not fitted and loop["step"] >= BUDGET_PROBE_STEPS:
+                per_step = report.train_seconds / loop["step"]
+                fitted = True
+                fit_to_budget(schedule, per_step, limit, loop["step"])
             over_budget = limit is not None and report.train_seconds > 60 * limit
             if over_budget:
                 report.stopped_by_budget = report.stopped_early = True
-            if loop["step"] % cfg.eval_every == 0 or loop["step"] >= total or over_budget:
+            last = loop["step"] >= schedule.steps
+            if loop["step"] % schedule.eval_every == 0 or last or over_budget:
                 evaluate_and_save()
-            if loop["step"] >= total or report.stopped_early:
+            if last or report.stopped_early:
                 break
         else:
             loop["epoch"] += 1
@@ -276,6 +371,16 @@ def train(
 
     if best is not None and report.best_step != loop["step"]:
         job.load_trainable_state(best)
+    report.schedule = schedule.as_dict()
+    report.stopping = stopping_noise(report.history, report.best_step, schedule.eval_rows)
+    collapse = collapse_warning(report.history, report.best_step)
+    _flag(report, "collapsed" if collapse and collapse.startswith("collapsed") else "", collapse)
+    if report.best_step == 0 and len(report.history) > 1:
+        _flag(
+            report,
+            "no-gain",
+            "training never beat the starting weights on validation; they are kept",
+        )
     # drop the autocast wrapper: the tuned model predicts in its own dtype, as after a reload
     accelerator.unwrap_model(module, keep_fp32_wrapper=False)
     accelerator.free_memory()
@@ -295,12 +400,15 @@ def training_summary(report: TrainReport, n_params: int, n_trainable: int) -> di
     }
 
 
-def train_for_run(job: TrainJob, cfg: TrainConfig, ctx: RunContext) -> TrainReport:
+def train_for_run(
+    job: TrainJob, cfg: TrainConfig, ctx: RunContext, defaults: Mapping[str, Any]
+) -> TrainReport:
     """`train` with the run's seed, checkpoint folder and progress display."""
     return train(
         job,
         cfg,
         seed=ctx.seed,
+        defaults=defaults,
         checkpoint_dir=ctx.run_dir / "checkpoint" if ctx.run_dir else None,
         progress=ctx.train_progress,
     )

@@ -30,6 +30,7 @@ from bakeoff.experiment.grid import data_fingerprint
 from bakeoff.experiment.record import RunRecord
 from bakeoff.experiment.spec import ExperimentSpec
 from bakeoff.experiment.store import RunStore
+from bakeoff.finetuning.schedule import describe_schedule, describe_stopping
 from bakeoff.pricing import Constraints
 from bakeoff.task.data import load_splits
 from bakeoff.task.example import Example
@@ -242,6 +243,8 @@ def _run_summary(run: Run, metric: str) -> dict[str, Any]:
                 "peak_rss_mb",
                 "train_validation_gap",
                 "warnings",
+                "flags",
+                "schedule",
                 "precision",
                 "precision_why",
             )
@@ -273,6 +276,9 @@ def _training_curves(ranked: list[dict[str, Any]], runs: dict[str, Run]) -> list
                     "best_step": training.get("best_step"),
                     "gap": training.get("train_validation_gap"),
                     "warnings": training.get("warnings", []),
+                    "flags": training.get("flags", []),
+                    "schedule": describe_schedule(training),
+                    "stopping": describe_stopping(training),
                 }
             )
     return out

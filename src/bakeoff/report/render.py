@@ -119,6 +119,11 @@ def render_markdown(report: dict[str, Any]) -> str:
         if search["runners_up"]:
             others = "; ".join(f"{r['prompt']}: {pct(r['test'])}" for r in search["runners_up"])
             lines += ["", f"The other finalists on test (scored after the choice): {others}."]
+    if report["training_curves"]:
+        lines += ["", "## Training", ""]
+        for t in report["training_curves"]:
+            flags = f" **Flagged: {', '.join(t['flags'])}.**" if t["flags"] else ""
+            lines.append(f"- {t['candidate']}: {t['schedule']}; {t['stopping']}.{flags}")
     champion = report["champion"]
     if champion:
         lines += [

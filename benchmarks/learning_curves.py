@@ -1,0 +1,134 @@
+"""Learning curves: fine-tuning against zero-shot at 8, 32 and 128 labels per class.
+
+    .venv/bin/python benchmarks/learning_curves.py --dataset sst2 trec \\
+        --per-class 8 32 128 --strategies lora encoder-head --seeds-small 3
+
+Each (dataset, labels per class) cell is a real `bakeoff run` of an experiment file written
+under runs/learning-curves/ (so an interrupted benchmark resumes where it stopped, and every
+run has its report), with the default schedule (finetuning/schedule.py) and no training
+settings given. Train size = labels per class × classes, a stratified sample of the train split
+(proportional: on TREC the rare class gets fewer); validation is the task's own split; the test
+rows are one stratified sample shared by every cell. The smallest size runs `--seeds-small`
+seeds, the others one. The JSON holds, per cell, each run's test score with its 95% CI, the
+training seconds, the steps chosen and any training flags, and the majority-class baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from bakeoff.precision import machine_summary
+
+REPO = Path(__file__).resolve().parents[1]
+OUT = REPO / "runs" / "learning-curves"
+CLASSES = {"sst2": 2, "ag_news": 4, "trec": 6, "banking77": 77}
+
+
+def experiment_yaml(
+    dataset: str, per_class: int, strategies: list[str], seeds: list[int], test_size: int
+) -> str:
+    rows = per_class * CLASSES[dataset]
+    return (
+        f"name: lc-{dataset}-{per_class}\n"
+        f"task: {REPO / 'examples' / dataset / 'task.yaml'}\n"
+        f"strategies: [{', '.join(strategies)}]\n"
+        f"train_sizes: [{rows}]\n"
+        f"seeds: {seeds}\n"
+        f"test_size: {test_size}\n"
+        "budget: {max_runs: 40}\n"
+    )
+
+
+def run_cell(folder: Path, text: str) -> dict[str, Any]:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "experiment.yaml").write_text(text, encoding="utf-8")
+    started = time.perf_counter()
+    bakeoff = [str(Path(sys.executable).parent / "bakeoff"), "run", str(folder / "experiment.yaml")]
+    subprocess.run([*bakeoff, "--out", str(folder), "--quiet"], check=True)
+    data = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+    data["wall_seconds"] = time.perf_counter() - started
+    return data
+
+
+def summarise(run: dict[str, Any]) -> dict[str, Any]:
+    metric = "accuracy" if "accuracy" in run["metrics"] else next(iter(run["metrics"]))
+    value = run["metrics"][metric]
+    training = run.get("training") or {}
+    schedule = training.get("schedule") or {}
+    return {
+        "strategy": run["strategy"],
+        "seed": run["seed"],
+        "train_size": run["train_size"],
+        "metric": metric,
+        "value": value["value"],
+        "ci": [value.get("ci_low"), value.get("ci_high")],
+        "train_seconds": training.get("train_seconds"),
+        "eval_seconds": training.get("eval_seconds"),
+        "steps": training.get("steps"),
+        "planned_steps": schedule.get("steps"),
+        "best_step": training.get("best_step"),
+        "flags": training.get("flags", []),
+    }
+
+
+def majority_baseline(data: dict[str, Any]) -> float | None:
+    counts = Counter((data.get("data") or {}).get("test_labels", {}))
+    return max(counts.values()) / sum(counts.values()) if counts else None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--dataset", nargs="+", default=["sst2", "trec"], choices=list(CLASSES))
+    parser.add_argument("--per-class", nargs="+", type=int, default=[8, 32, 128])
+    parser.add_argument("--strategies", nargs="+", default=["lora", "encoder-head"])
+    parser.add_argument("--seeds-small", type=int, default=3)
+    parser.add_argument("--test-size", type=int, default=500)
+    parser.add_argument("--zero-shot", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument(
+        "--out", type=Path, default=REPO / "benchmarks/results/learning_curves.json"
+    )
+    args = parser.parse_args()
+
+    results: dict[str, Any] = {}
+    if args.out.exists():  # add to earlier cells (other datasets or sizes)
+        results = json.loads(args.out.read_text(encoding="utf-8")).get("cells", {})
+    smallest = min(args.per_class)
+    for dataset in args.dataset:
+        for per_class in args.per_class:
+            seeds = list(range(args.seeds_small)) if per_class == smallest else [0]
+            strategies = list(args.strategies)
+            if args.zero_shot and per_class == smallest:
+                strategies.append("zero-shot")  # no train axis: one run per dataset
+            text = experiment_yaml(dataset, per_class, strategies, seeds, args.test_size)
+            data = run_cell(OUT / f"{dataset}-{per_class}", text)
+            results[f"{dataset}/{per_class}"] = {
+                "dataset": dataset,
+                "per_class": per_class,
+                "rows": per_class * CLASSES[dataset],
+                "wall_seconds": data["wall_seconds"],
+                "majority": majority_baseline(data),
+                "runs": [summarise(r) for r in data["runs"]],
+            }
+            args.out.write_text(
+                json.dumps({"machine": machine_summary(), "cells": results}, indent=2) + "\n",
+                encoding="utf-8",
+            )
+            for r in results[f"{dataset}/{per_class}"]["runs"]:
+                low, high = r["ci"]
+                print(
+                    f"{dataset} {per_class}/class {r['strategy']} seed {r['seed']}: "
+                    f"{100 * r['value']:.1f} [{100 * (low or 0):.1f}, {100 * (high or 0):.1f}] "
+                    f"steps {r['steps']} train {r['train_seconds'] or 0:.0f} s {r['flags']}",
+                    flush=True,
+                )
+
+
+if __name__ == "__main__":
+    main()
