@@ -69,7 +69,9 @@ def main() -> None:
             "effective_gflops": gflops,
             "fraction_of_peak": gflops / peak[scoring_precision],
         }
-    config = TrainConfig(epochs=1, max_steps=24, batch_size=8, eval_every=10_000, eval_rows=1)
+    config = TrainConfig(
+        epochs=1, max_steps=24, batch_size=8, eval_every=10_000, eval_rows=1, eval_at_start=False
+    )
     training = {"train": config.model_dump(), "lora": LoraSettings().model_dump()}
     strategy = resolve("lora").build({"format": "plain", "training": training})
     tuned = strategy.adapt(task, lm, splits.train, splits.validation[:1], RunContext())

@@ -64,7 +64,9 @@ def run_encoder_head(
 ) -> tuple[list[str | None], float]:
     # eval_every past the last step: one evaluation at the end, so no checkpoint is chosen on
     # validation labels; the settings are EncoderHeadSettings' defaults
-    config = TrainConfig(epochs=8, lr=5e-5, batch_size=16, eval_every=10_000, eval_rows=200)
+    config = TrainConfig(
+        epochs=8, lr=5e-5, batch_size=16, eval_every=10_000, eval_rows=200, eval_at_start=False
+    )
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:  # a fresh folder: never resume an old run
         ctx = RunContext(seed=0, run_dir=Path(tmp))

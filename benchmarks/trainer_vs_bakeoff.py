@@ -105,7 +105,9 @@ def run_bakeoff(train_rows: int, test_rows: int) -> dict[str, Any]:
     from bakeoff.strategy_registry import resolve
 
     task, splits, lm, _ = setup(train_rows, test_rows, "auto")  # bakeoff's defaults
-    config = TrainConfig(epochs=1, lr=2e-4, batch_size=8, eval_every=10_000, eval_rows=1)
+    config = TrainConfig(
+        epochs=1, lr=2e-4, batch_size=8, eval_every=10_000, eval_rows=1, eval_at_start=False
+    )
     lora = LoraSettings(r=8, alpha=16, dropout=0.05)
     training = {"train": config.model_dump(), "lora": lora.model_dump()}
     strategy = resolve("lora").build({"format": "plain", "training": training})

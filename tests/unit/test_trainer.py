@@ -42,14 +42,14 @@ class ScriptedJob:
 
     def evaluate(self, split: str, rows: int) -> Evaluation:
         if split == "train":
-            return Evaluation(1.0, self.outputs)
+            return Evaluation(1.0, self.outputs, 3)
         self.evaluations += 1
         if self.scores:
             return Evaluation(
-                self.scores[min(self.evaluations - 1, len(self.scores) - 1)], self.outputs
+                self.scores[min(self.evaluations - 1, len(self.scores) - 1)], self.outputs, 3
             )
         loss = self.loss(self.module.eval(), self.collate(list(range(8))))
-        return Evaluation(-float(loss.detach()), self.outputs)
+        return Evaluation(-float(loss.detach()), self.outputs, 3)
 
     def param_groups(self, lr: float) -> list[dict[str, Any]]:
         return [{"params": list(self.module.parameters()), "lr": lr}]
@@ -144,6 +144,7 @@ def test_time_budget_stops_training_after_a_final_validation() -> None:
     planned = plan_schedule(TrainConfig(), LORA_DEFAULTS, rows=6000, classes=2, validation_rows=9)
     assert fit_to_budget(planned, seconds_per_step=2.0, minutes=10, done=5)
     assert planned.steps == 300 and "10-minute budget" in planned.reasons["steps"]
+    assert planned.eval_every == 30  # the evaluations spread over the shorter run
     assert not fit_to_budget(planned, seconds_per_step=1.0, minutes=10, done=5)
 
 
@@ -171,6 +172,10 @@ def test_explicit_settings_win_over_the_schedule() -> None:
         TrainConfig(max_steps=7), LORA_DEFAULTS, rows=40, classes=3, validation_rows=30
     )
     assert capped.steps == 7 and capped.min_steps == 0
+    both = plan_schedule(
+        TrainConfig(epochs=1, max_steps=1000), LORA_DEFAULTS, rows=40, classes=3, validation_rows=9
+    )
+    assert both.steps == 5  # max_steps caps epochs, never raises them
     scaled = plan_schedule(
         TrainConfig(batch_size=32), LORA_DEFAULTS, rows=4000, classes=2, validation_rows=30
     )

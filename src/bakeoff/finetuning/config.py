@@ -56,6 +56,8 @@ class PromptTuningSettings(StrictModel):
     virtual_tokens: int = Field(default=16, ge=1, le=512)
 
 
+ENCODER_HEAD_SCHEDULE = {"lr": 5e-5, "epochs": 4.0}  # encoder-head's schedule defaults
+
 FEW_LABELS_PER_CLASS = 128  # up to here concatenation helped encoder-head; at 500 it did not
 
 

@@ -22,7 +22,7 @@ from bakeoff.artifacts import write_manifest
 from bakeoff.cost.ledger import folder_size_mb
 from bakeoff.errors import BakeoffError
 from bakeoff.finetuning.augment import concatenate_same_label
-from bakeoff.finetuning.config import EncoderHeadSettings, TrainConfig
+from bakeoff.finetuning.config import ENCODER_HEAD_SCHEDULE, EncoderHeadSettings, TrainConfig
 from bakeoff.finetuning.trainer import (
     Evaluation,
     evaluate_rows,
@@ -252,7 +252,7 @@ class EncoderHead:
     ):
         self.train_config = train_config
         self.settings = settings or EncoderHeadSettings()
-        self.schedule_defaults = schedule_defaults or {}  # the registration's lr and epochs
+        self.schedule_defaults = schedule_defaults or ENCODER_HEAD_SCHEDULE
 
     def adapt(
         self,

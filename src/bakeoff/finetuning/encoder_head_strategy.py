@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bakeoff.finetuning.config import EncoderHeadSettings, TrainConfig
+from bakeoff.finetuning.config import ENCODER_HEAD_SCHEDULE, EncoderHeadSettings, TrainConfig
 from bakeoff.strategy import Candidate, Strategy
 from bakeoff.strategy_registry import Resolved, StrategyInfo, register_strategy
 from bakeoff.task.spec import TaskSpec
@@ -42,7 +42,7 @@ ENCODER_HEAD = register_strategy(
         axes=frozenset({"train_size", "seed"}),
         settings=EncoderHeadSettings,
         settings_key="encoder",
-        training_defaults={"lr": 5e-5, "epochs": 4.0},
+        training_defaults=ENCODER_HEAD_SCHEDULE,
         uses_prompt=False,
         own_model=lambda settings: str(settings["training"]["encoder"]["encoder"]),
     )

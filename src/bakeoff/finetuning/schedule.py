@@ -79,7 +79,11 @@ def plan_schedule(
         floor_why = f"{floor_examples} examples seen at the least{per_class}, {per_step} a step"
     if (cfg.max_steps is not None or cfg.epochs is not None) and cfg.min_steps is None:
         floor, floor_why = 0, "you set the length; no floor"
-    if cfg.max_steps is not None:
+    if cfg.max_steps is not None and cfg.epochs is not None:
+        steps = min(cfg.max_steps, max(1, math.ceil(cfg.epochs * steps_per_epoch)))
+        reasons["steps"] = f"{cfg.epochs:g} epochs of {steps_per_epoch} steps, at most max_steps "
+        reasons["steps"] += f"{cfg.max_steps}, set by you"
+    elif cfg.max_steps is not None:
         steps = cfg.max_steps
         reasons["steps"] = "max_steps, set by you"
     elif cfg.epochs is not None:
@@ -131,9 +135,8 @@ def plan_schedule(
         eval_every = cfg.eval_every
         reasons["eval_every"] = "set by you"
     else:
+        eval_every = evaluation_cadence(steps)
         low, high = EVAL_EVERY_RANGE
-        eval_every = min(high, max(low, math.ceil(steps / EVALUATIONS)))
-        eval_every = min(eval_every, steps)
         reasons["eval_every"] = (
             f"about {EVALUATIONS} evaluations over {steps} steps, {low}–{high} steps apart"
         )
@@ -158,15 +161,29 @@ def plan_schedule(
     )
 
 
-def fit_to_budget(schedule: Schedule, seconds_per_step: float, minutes: float, done: int) -> bool:
+def evaluation_cadence(steps: int) -> int:
+    low, high = EVAL_EVERY_RANGE
+    return min(steps, high, max(low, math.ceil(steps / EVALUATIONS)))
+
+
+def fit_to_budget(
+    schedule: Schedule,
+    seconds_per_step: float,
+    minutes: float,
+    done: int,
+    cadence_set: bool = False,
+) -> bool:
     """Shorten the schedule to what the time budget affords (the learning-rate decay then ends
-    in time); True when it was shortened."""
+    in time, and unless `cadence_set` by the user the evaluations are spread over the shorter
+    run); True when it was shortened."""
     affordable = done + int((60 * minutes - done * seconds_per_step) / max(seconds_per_step, 1e-9))
     if affordable >= schedule.steps:
         return False
     schedule.steps = max(done + 1, affordable)
     schedule.min_steps = min(schedule.min_steps, schedule.steps)
     schedule.warmup_steps = min(schedule.warmup_steps, schedule.steps)
+    if not cadence_set:
+        schedule.eval_every = evaluation_cadence(schedule.steps)
     schedule.reasons["steps"] += (
         f"; cut to {schedule.steps} to fit the {minutes:g}-minute budget "
         f"({seconds_per_step:.2f} s a step)"

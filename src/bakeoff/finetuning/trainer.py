@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 class Evaluation(NamedTuple):
     metric: float  # the task's headline metric
     outputs: list[str | None]  # what the model predicted, row by row (None: unparsed)
+    gold_classes: int = 0  # distinct reference labels among the rows (0: not classification)
 
 
 class TrainJob(Protocol):
@@ -101,7 +102,8 @@ def evaluate_rows(
 ) -> Evaluation:
     """A job's evaluation: its candidate's predictions on `examples`, scored by the task metric."""
     outputs = [p.output for p in predict(examples)]
-    return Evaluation(headline_value(task, examples, outputs), outputs)
+    gold = len({ex.label for ex in examples}) if task.kind == "classification" else 0
+    return Evaluation(headline_value(task, examples, outputs), outputs, gold)
 
 
 def _lr_factor(schedule: Schedule) -> Callable[[int], float]:
@@ -185,7 +187,7 @@ def stopping_noise(
         "validation_rows": rows,
         "standard_error": se,
         "lead_over_next": lead,
-        "noisy": lead is not None and lead < se,
+        "noisy": lead is not None and lead <= se,
     }
 
 
@@ -196,7 +198,7 @@ def _flag(report: TrainReport, name: str, warning: str | None) -> None:
             report.flags.append(name)
 
 
-BUDGET_PROBE_STEPS = 5  # steps timed before the schedule is fitted to a time budget
+BUDGET_PROBE_STEPS = 5  # steps timed (2 to 6: the first pays warm-up) before fitting a budget
 
 
 def train(
@@ -269,12 +271,14 @@ def train(
             setattr(report, key, value)
         report.resumed_from_step = loop["step"]
     fitted = saved is not None and loop.get("fitted", False)  # already cut to the time budget
+    first_step_seconds = 0.0
 
     def evaluate_and_save() -> None:
         nonlocal best
         start = time.perf_counter()
         module.eval()
-        val, outputs = job.evaluate("validation", schedule.eval_rows)
+        val, outputs, gold_classes = job.evaluate("validation", schedule.eval_rows)
+        predicted = {o for o in outputs if o is not None}  # unparsed output is no class
         train_metric = job.evaluate("train", min(schedule.eval_rows, 64)).metric
         module.train()
         report.eval_seconds += time.perf_counter() - start
@@ -287,7 +291,8 @@ def train(
                 "train_loss": train_loss,
                 "val_metric": val,
                 "train_metric": train_metric,
-                **({"predicted_classes": len(set(outputs))} if job.classes else {}),
+                # a collapse shows only where the rows hold two classes or more
+                **({"predicted_classes": len(predicted)} if gold_classes >= 2 else {}),
             }
         )
         if report.best_metric is None or val > report.best_metric:  # a tie keeps the earlier
@@ -353,10 +358,14 @@ def train(
                     1, {"loss": float(loss.detach()), "tokens_per_second": report.tokens_per_second}
                 )
             limit = cfg.max_minutes
-            if limit is not None and not fitted and loop["step"] >= BUDGET_PROBE_STEPS:
-                per_step = report.train_seconds / loop["step"]
+            if loop["step"] == 1:
+                first_step_seconds = report.train_seconds  # warm-up costs: not a typical step
+            if limit is not None and not fitted and loop["step"] > BUDGET_PROBE_STEPS:
+                timed = (report.train_seconds - first_step_seconds) / (loop["step"] - 1)
+                # every process must cut to the same step (DDP waits for the missing ones)
+                per_step = float(accelerator.reduce(torch.tensor(timed), "mean"))
                 fitted = True
-                fit_to_budget(schedule, per_step, limit, loop["step"])
+                fit_to_budget(schedule, per_step, limit, loop["step"], cfg.eval_every is not None)
             over_budget = limit is not None and report.train_seconds > 60 * limit
             if over_budget:
                 report.stopped_by_budget = report.stopped_early = True

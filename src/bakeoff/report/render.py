@@ -123,7 +123,9 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += ["", "## Training", ""]
         for t in report["training_curves"]:
             flags = f" **Flagged: {', '.join(t['flags'])}.**" if t["flags"] else ""
-            lines.append(f"- {t['candidate']}: {t['schedule']}; {t['stopping']}.{flags}")
+            parts = "; ".join(p for p in (t["schedule"], t["stopping"]) if p)
+            if parts or flags:
+                lines.append(f"- {t['candidate']}: {parts or 'no schedule recorded'}.{flags}")
     champion = report["champion"]
     if champion:
         lines += [
