@@ -288,6 +288,34 @@ def predict(
 
 
 @app.command()
+def drift(
+    task_file: Annotated[Path, typer.Option("--task", "-t", help="The task whose data is v1.")],
+    data: Annotated[
+        Path, typer.Option(help="New rows (JSONL/CSV/Parquet with the task's fields).")
+    ],
+    permutations: Annotated[
+        int, typer.Option(min=19, max=9999, help="Permutations per test (p ≥ 1/(N+1)).")
+    ] = 199,
+    fail_on: Annotated[
+        str | None,
+        typer.Option(help="Exit with code 3 when the verdict is at least this: some or strong."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The report as JSON.")] = False,
+) -> None:
+    """How far new rows have drifted from the task's data: inputs (a domain classifier's AUC
+    and the words that separate them), labels, length and vocabulary, each with a permutation
+    test; a verdict none / some / strong (docs/maintenance.md)."""
+    from bakeoff.cli_drift import EXIT_DRIFT, VERDICTS, run_drift
+
+    with user_errors():
+        if fail_on is not None and fail_on not in VERDICTS[1:]:
+            raise BakeoffError(f"--fail-on takes some or strong, not '{fail_on}'")
+        verdict = run_drift(task_file, data, permutations, as_json)
+    if fail_on is not None and VERDICTS.index(verdict) >= VERDICTS.index(fail_on):
+        raise typer.Exit(EXIT_DRIFT)
+
+
+@app.command()
 def status(
     folder: Annotated[Path, typer.Argument(help="An experiment's output folder.")],
 ) -> None:
