@@ -316,6 +316,32 @@ def drift(
 
 
 @app.command()
+def update(
+    folder: Annotated[Path, typer.Argument(help="A `bakeoff run` output folder.")],
+    data: Annotated[
+        Path, typer.Option(help="Newly labelled rows (JSONL/CSV/Parquet, the task's fields).")
+    ],
+    dry_run: Annotated[
+        bool, typer.Option(help="Measure only: drift and the champion re-checked, no training.")
+    ] = False,
+    permutations: Annotated[
+        int, typer.Option(min=19, max=9999, help="Permutations per drift test.")
+    ] = 199,
+    as_json: Annotated[bool, typer.Option("--json", help="The result as JSON.")] = False,
+) -> None:
+    """New labelled rows for an experiment: split like the task (train / test), checked against
+    every earlier row, their drift measured, and the champion's artifact re-scored on the old
+    and the new test rows. Exit 3 when re-adapting should be considered (docs/maintenance.md).
+    Today only --dry-run: re-adaptation and promotion are not built yet."""
+    from bakeoff.cli_update import EXIT_CONSIDER, run_update
+
+    with user_errors():
+        consider = run_update(folder, data, dry_run, permutations, as_json)
+    if consider:
+        raise typer.Exit(EXIT_CONSIDER)
+
+
+@app.command()
 def status(
     folder: Annotated[Path, typer.Argument(help="An experiment's output folder.")],
 ) -> None:

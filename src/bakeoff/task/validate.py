@@ -188,7 +188,10 @@ def find_duplicates(
 
 
 def find_leakage(
-    train: list[Example], others: dict[str, list[Example]], input_field: str
+    train: list[Example],
+    others: dict[str, list[Example]],
+    input_field: str,
+    fix: str = "remove the row from train (or run with --drop-invalid)",
 ) -> list[Problem]:
     """Train rows whose text (case-insensitive) also appears in validation or test."""
     problems = []
@@ -204,7 +207,7 @@ def find_leakage(
                         line,
                         input_field,
                         f"also in the {split_name} split ({hit}): scores would be inflated",
-                        "remove the row from train (or run with --drop-invalid)",
+                        fix,
                     )
                 )
     return problems
