@@ -324,19 +324,43 @@ def update(
     dry_run: Annotated[
         bool, typer.Option(help="Measure only: drift and the champion re-checked, no training.")
     ] = False,
+    challengers: Annotated[
+        int,
+        typer.Option(min=0, max=20, help="Next-best candidates re-adapted beside the champion's."),
+    ] = 2,
+    window: Annotated[
+        int | None,
+        typer.Option(min=1, help="Train on the newest N versions' new rows (default: all)."),
+    ] = None,
+    margin: Annotated[
+        float | None,
+        typer.Option(
+            min=0, max=1, help="Non-inferiority margin on old rows (default: max_quality_loss)."
+        ),
+    ] = None,
     permutations: Annotated[
         int, typer.Option(min=19, max=9999, help="Permutations per drift test.")
     ] = 199,
     as_json: Annotated[bool, typer.Option("--json", help="The result as JSON.")] = False,
 ) -> None:
-    """New labelled rows for an experiment: split like the task (train / test), checked against
-    every earlier row, their drift measured, and the champion's artifact re-scored on the old
-    and the new test rows. Exit 3 when re-adapting should be considered (docs/maintenance.md).
-    Today only --dry-run: re-adaptation and promotion are not built yet."""
+    """New labelled rows for an experiment: a new data version (split like the task, checked
+    against every earlier row), its drift, the champion re-scored on old and new test rows,
+    the champion's strategy and the next best re-adapted on the grown data, and a promotion
+    only by a stated rule (docs/maintenance.md). Rerun to resume. --dry-run trains nothing and
+    exits 3 when re-adapting should be considered."""
     from bakeoff.cli_update import EXIT_CONSIDER, run_update
 
     with user_errors():
-        consider = run_update(folder, data, dry_run, permutations, as_json)
+        consider = run_update(
+            folder,
+            data,
+            dry_run=dry_run,
+            challengers=challengers,
+            window=window,
+            margin=margin,
+            permutations=permutations,
+            as_json=as_json,
+        )
     if consider:
         raise typer.Exit(EXIT_CONSIDER)
 

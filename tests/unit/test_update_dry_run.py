@@ -1,48 +1,139 @@
-"""`bakeoff update --dry-run` on a finished experiment: new rows split like the task, checked
-against every earlier row, their drift measured and the champion's artifact re-scored on the
-old and the new test rows."""
+"""`bakeoff update` on a finished experiment (tiny model): new rows split like the task and
+checked against every earlier row, their drift, the champion re-scored on old and new test
+rows, challengers re-adapted on the grown data, the promotion decision — and an interrupted
+update that, rerun, ends as an uninterrupted one."""
 
 from __future__ import annotations
 
 import json
+import shutil
+import sqlite3
 from pathlib import Path
+
+import pytest
 
 from tests.unit.test_cli_run import invoke, make_task, write_jsonl
 
+GRID = """\
+name: tiny-update
+task: task.yaml
+models: ['{model}']
+strategies:
+  - zero-shot
+  - {{name: few-shot, demos: random, shots: 2}}
+  - {{name: lora, training: {{max_steps: 2, eval_every: 2, eval_rows: 4, batch_size: 4}}}}
+train_sizes: [8]
+"""
 
-def test_dry_run_measures_drift_and_rechecks_the_champion(
-    tmp_path: Path, tiny_model_dir: Path
-) -> None:
-    task = make_task(tmp_path)
-    out = tmp_path / "out"
-    code, output = invoke(
-        "run", "--task", str(task), "--model", str(tiny_model_dir), "--out", str(out),
-        "--strategy", "zero-shot", "--wordings", "0",
-    )  # fmt: skip
-    assert code == 0, output
+
+def new_rows(folder: Path) -> Path:
     negative = ["a dreadful mess", "tedious and flat", "a waste of an evening", "painfully slow"]
-    new = [{"text": f"{t}, take {i}", "label": "negative"} for t in negative for i in range(12)]
-    new += [{"text": f"charming cast {i}", "label": "positive"} for i in range(4)]
-    write_jsonl(tmp_path / "new.jsonl", new)
-    args = ["update", str(out), "--data", str(tmp_path / "new.jsonl"), "--dry-run"]
+    rows = [{"text": f"{t}, take {i}", "label": "negative"} for t in negative for i in range(12)]
+    rows += [{"text": f"charming cast {i}", "label": "positive"} for i in range(4)]
+    write_jsonl(folder / "new.jsonl", rows)
+    return folder / "new.jsonl"
+
+
+@pytest.fixture
+def experiment(tmp_path: Path, tiny_model_dir: Path) -> Path:
+    make_task(tmp_path)
+    (tmp_path / "experiment.yaml").write_text(GRID.format(model=tiny_model_dir))
+    code, output = invoke("run", str(tmp_path / "experiment.yaml"), "--out", str(tmp_path / "out"))
+    assert code == 0, output
+    return tmp_path / "out"
+
+
+def test_dry_run_measures_drift_and_rechecks_the_champion(experiment: Path) -> None:
+    data = new_rows(experiment.parent)
+    args = ["update", str(experiment), "--data", str(data), "--dry-run"]
     code, output = invoke(*args, "--json")
     assert code == 3, output  # new words and a new label mix: re-adapting is worth a look
     result = json.loads(output.strip().splitlines()[-1])
     assert result["consider"] and result["drift"]["verdict"] == "strong"
     assert result["drift"]["label_shares"]["negative"] == [0.5, 48 / 52]
     champion = result["champion"]
-    assert champion["champion"].startswith("zero-shot") and champion["new_rows"] == 10  # 20%
+    assert champion["new_rows"] == 10 and champion["old_rows"] == 8  # the task's 20% test share
     change = champion["change"]
     assert change["ci_low"] <= change["value"] <= change["ci_high"]
     assert change["value"] == champion["new"]["value"] - champion["old"]["value"]
+    assert result["decision"] is None and not (experiment / "versions").exists()
     code, output = invoke(*args)
-    assert code == 3 and "drift: strong" in output and "champion zero-shot" in output
+    assert code == 3 and "drift: strong" in output and "champion" in output
 
-    write_jsonl(tmp_path / "again.jsonl", [{"text": "great film 3", "label": "positive"}] * 2)
-    code, output = invoke("update", str(out), "--data", str(tmp_path / "again.jsonl"), "--dry-run")
+    write_jsonl(
+        experiment.parent / "again.jsonl", [{"text": "great film 3", "label": "positive"}] * 2
+    )
+    again = ["update", str(experiment), "--data", str(experiment.parent / "again.jsonl")]
+    code, output = invoke(*again, "--dry-run")
     flat = " ".join(output.split())
     assert code == 2 and "again.jsonl:1: field 'text': also in the task's existing split" in flat
     assert "again.jsonl:2: field 'text': duplicate of" in flat and "Traceback" not in output
 
-    code, output = invoke("update", str(out), "--data", str(tmp_path / "new.jsonl"))
-    assert code == 2 and "rerun with --dry-run" in " ".join(output.split())
+
+def test_update_adapts_challengers_decides_and_resumes(
+    experiment: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = new_rows(experiment.parent)
+    db = sqlite3.connect(experiment / "bakeoff.sqlite")
+    before = db.execute("SELECT key, record FROM runs ORDER BY key").fetchall()
+    db.close()
+    reference = experiment.parent / "reference"
+    shutil.copytree(experiment, reference)
+
+    # an update killed after its first challenger, then rerun
+    import bakeoff.update.flow as flow
+
+    real_execute, calls = flow.execute, []
+
+    def execute_then_die(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if calls:
+            raise KeyboardInterrupt
+        calls.append(1)
+        return real_execute(*args, **kwargs)
+
+    monkeypatch.setattr(flow, "execute", execute_then_die)
+    code, output = invoke("update", str(experiment), "--data", str(data), "--json")
+    assert code == 130, output
+    monkeypatch.setattr(flow, "execute", real_execute)
+    code, output = invoke("update", str(experiment), "--data", str(data), "--json")
+    assert code == 0, output
+    resumed = json.loads(output.strip().splitlines()[-1])
+
+    code, output = invoke("update", str(reference), "--data", str(data), "--json")
+    assert code == 0, output
+    straight = json.loads(output.strip().splitlines()[-1])
+    assert resumed["decision"] == straight["decision"] and resumed["version"] == 2
+    assert [c["key"] for c in resumed["challengers"]] == [c["key"] for c in straight["challengers"]]
+
+    decision = resumed["decision"]
+    # zero-shot learns from no rows (skipped); lora and few-shot n=8 are re-adapted on 8 + 42 rows
+    assert len(resumed["challengers"]) == 2 and any("zero-shot" in s for s in resumed["skipped"])
+    assert all(c["label"].endswith("v2") for c in resumed["challengers"])
+    assert decision["champion"] and all(len(c["reasons"]) == 2 for c in decision["challenges"])
+    assert decision["reasons"] and decision["margin"] == 0.02  # the constraints' default
+
+    db = sqlite3.connect(experiment / "bakeoff.sqlite")
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert db.execute("SELECT key, record FROM runs ORDER BY key").fetchall() == before  # v1 kept
+    assert db.execute("SELECT COUNT(*) FROM update_runs WHERE version = 2").fetchone()[0] == 2
+    assert db.execute("SELECT COUNT(*) FROM versions").fetchone()[0] == 1
+    db.close()
+    stored = (experiment / "versions" / "v2.jsonl").read_text().splitlines()
+    assert len(stored) == 52 and sum('"split": "test"' in line for line in stored) == 10
+
+    code, output = invoke("update", str(experiment), "--data", str(data))  # the same update again
+    assert code == 0 and "resumed" in output and "decision:" in output
+    history = (experiment / "report.md").read_text()
+    assert (
+        "## History (bakeoff update)" in history
+        and "| v2 | 42 train + 10 test | strong |" in history
+    )
+    assert 'id="history"' in (experiment / "report.html").read_text()
+
+    from bakeoff.serve.source import resolve
+
+    served = resolve(experiment)  # serving follows a promotion
+    if decision["promoted"]:
+        assert served.name == decision["promoted"] and served.info["data_version"] == 2
+    else:
+        assert served.name == decision["champion"] and "data_version" not in served.info

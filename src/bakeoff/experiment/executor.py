@@ -179,4 +179,5 @@ def execute(job: RunJob, worker: Worker | None = None) -> RunRecord:
         machine=machine_summary(
             job.backend.precision, run.settings.get("training", {}).get("precision", "auto")
         ),
+        data_version=run.data_version,
     )

@@ -19,6 +19,7 @@ class RunConfig:
     model: str
     seed: int
     train_size: int | None = None  # labelled rows it may learn from; None = the whole train split
+    data_version: int = 1  # 2, 3, …: re-adapted on the data of that version (bakeoff update)
 
     @property
     def key(self) -> str:
@@ -30,6 +31,8 @@ class RunConfig:
         }
         if self.train_size is not None:
             identity["train_size"] = self.train_size
+        if self.data_version != 1:  # the experiment's own keys stay as they were
+            identity["data_version"] = self.data_version
         blob = json.dumps(identity, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
@@ -48,6 +51,7 @@ class RunConfig:
         s = self.settings
         parts = [self.strategy]
         size = [f"n={self.train_size}"] if self.train_size is not None else []
+        size += [f"v{self.data_version}"] if self.data_version != 1 else []
         if not self.resolved.uses_prompt:
             return " ".join([self.strategy, *size])
         if s.get("shots"):

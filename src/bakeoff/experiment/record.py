@@ -31,6 +31,7 @@ class RunRecord:
     artifact: str | None = None
     candidate: dict[str, Any] = field(default_factory=dict)  # exact prompt / weights described
     machine: dict[str, Any] = field(default_factory=dict)  # CPU, cores, threads, precision + why
+    data_version: int = 1  # 2, 3, …: a challenger re-adapted by `bakeoff update`
 
     @property
     def wording(self) -> int:

@@ -38,6 +38,14 @@ CREATE TABLE IF NOT EXISTS runs (
     finished_at REAL NOT NULL,
     record TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS versions (number INTEGER PRIMARY KEY, record TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS update_runs (
+    key TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    finished_at REAL NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS promotions (version INTEGER PRIMARY KEY, record TEXT NOT NULL);
 """
 STORE_NAME = "bakeoff.sqlite"
 
@@ -208,6 +216,54 @@ class RunStore:
             return [RunRecord.from_json(json.loads(row[0])) for row in rows]
         except (ValueError, KeyError, TypeError) as exc:
             raise _damaged(self.path, sqlite3.DatabaseError(f"a run's record: {exc}")) from None
+
+    # --- data versions (bakeoff update): the experiment's own runs above stay untouched ---
+
+    def _table_rows(self, query: str, args: tuple[Any, ...] = ()) -> list[Any]:
+        name = query.split(" FROM ")[1].split()[0]
+        exists = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+        with _guarded(self.path):
+            if self.conn.execute(exists, (name,)).fetchone() is None:
+                return []  # a store written before updates existed
+            return self.conn.execute(query, args).fetchall()
+
+    def versions(self) -> list[dict[str, Any]]:
+        """Data versions added by `bakeoff update` (2, 3, …), oldest first."""
+        rows = self._table_rows("SELECT record FROM versions ORDER BY number")
+        return [json.loads(r[0]) for r in rows]
+
+    def put_version(self, record: dict[str, Any]) -> None:
+        with _guarded(self.path), self.conn:
+            self.conn.execute(
+                "INSERT OR REPLACE INTO versions VALUES (?, ?)",
+                (record["number"], json.dumps(record, ensure_ascii=False)),
+            )
+
+    def update_runs(self, version: int | None = None) -> list[RunRecord]:
+        """Runs of challengers re-adapted on a data version (all versions when None)."""
+        query = "SELECT record FROM update_runs ORDER BY finished_at"
+        rows = self._table_rows(query)
+        records = [RunRecord.from_json(json.loads(r[0])) for r in rows]
+        return [r for r in records if version is None or r.data_version == version]
+
+    def add_update_run(self, record: RunRecord) -> None:
+        with _guarded(self.path), self.conn:
+            self.conn.execute(
+                "INSERT OR REPLACE INTO update_runs VALUES (?, ?, ?, ?)",
+                (record.key, record.data_version, time.time(), json.dumps(record.to_json())),
+            )
+
+    def promotions(self) -> list[dict[str, Any]]:
+        """Each update's decision (promote or keep, with its reasons), oldest first."""
+        rows = self._table_rows("SELECT record FROM promotions ORDER BY version")
+        return [json.loads(r[0]) for r in rows]
+
+    def put_promotion(self, record: dict[str, Any]) -> None:
+        with _guarded(self.path), self.conn:
+            self.conn.execute(
+                "INSERT OR REPLACE INTO promotions VALUES (?, ?)",
+                (record["version"], json.dumps(record, ensure_ascii=False)),
+            )
 
     def _has_runs_table(self) -> bool:
         query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'"

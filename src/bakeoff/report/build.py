@@ -180,6 +180,7 @@ def build_report(store: RunStore, constraints: dict[str, Any] | None = None) -> 
         "volume": volume_curves(ranked, spec.constraints, recommendation.choice),
         "confusion": _confusions(ranked, by_key) if task.kind == "classification" else [],
         "training_curves": _training_curves(ranked, by_key),
+        "history": history(store),
         "searches": _searches(ranked, by_key, metric),
         "recommendation": recommendation.as_dict(),
         "champion": _champion(champion, champion_run),
@@ -348,3 +349,37 @@ def _space_line(space: int, raced: int) -> str:
     if raced >= space:
         return f"all {space} prompts of the space raced"
     return f"{raced} of the space's {space} prompts raced (a seeded sample: the budget)"
+
+
+def history(store: RunStore) -> list[dict[str, Any]]:
+    """Each `bakeoff update`: its data version, drift verdict, the champion on old and new test
+    rows, each challenger's result and cost, and who held the title after it."""
+    decisions = {p["version"]: p for p in store.promotions()}
+    out = []
+    for version in store.versions():
+        decided = decisions.get(version["number"], {})
+        decision = decided.get("decision") or {}
+        recheck = version["recheck"]
+        out.append(
+            {
+                "version": version["number"],
+                "rows": f"{version['train_rows']} train + {version['test_rows']} test",
+                "drift": version["drift"]["verdict"],
+                "champion": recheck["champion"],
+                "old": recheck["old"]["value"],
+                "new": recheck["new"]["value"],
+                "challengers": [
+                    {
+                        "name": c["challenger"],
+                        "new_difference": c["new_difference"],
+                        "passes": c["passes"],
+                        "promoted": c["challenger"] == decision.get("promoted"),
+                        "adapt_seconds": decided.get("adapt_seconds", {}).get(c["key"]),
+                    }
+                    for c in decision.get("challenges", [])
+                ],
+                "holder": decision.get("promoted") or recheck["champion"],
+                "reasons": decision.get("reasons", ["dry run only"]),
+            }
+        )
+    return out

@@ -126,6 +126,19 @@ def render_markdown(report: dict[str, Any]) -> str:
             parts = "; ".join(p for p in (t["schedule"], t["stopping"]) if p)
             if parts or flags:
                 lines.append(f"- {t['candidate']}: {parts or 'no schedule recorded'}.{flags}")
+    if report.get("history"):
+        lines += ["", "## History (bakeoff update)", ""]
+        lines += [
+            "| version | new rows | drift | champion | old test | new test | challengers | "
+            "title after |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for h in report["history"]:
+            challengers = "; ".join(challenger_line(c) for c in h["challengers"])
+            lines.append(
+                f"| v{h['version']} | {h['rows']} | {h['drift']} | {h['champion']} | "
+                f"{pct(h['old'])} | {pct(h['new'])} | {challengers or '—'} | {h['holder']} |"
+            )
     champion = report["champion"]
     if champion:
         lines += [
@@ -139,6 +152,13 @@ def render_markdown(report: dict[str, Any]) -> str:
             "```",
         ]
     return "\n".join(lines) + "\n"
+
+
+def challenger_line(c: dict[str, Any]) -> str:
+    """`lora n=128 v2 +3.0 pts (41 s), promoted` — a challenger of one update."""
+    cost = "" if c["adapt_seconds"] is None else f" ({c['adapt_seconds']:.0f} s)"
+    promoted = ", promoted" if c["promoted"] else ""
+    return f"{c['name']} {100 * c['new_difference']:+.1f} pts{cost}{promoted}"
 
 
 def write_report(report: dict[str, Any], folder: Path) -> dict[str, Path]:

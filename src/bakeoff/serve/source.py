@@ -19,9 +19,35 @@ class Served:
     info: dict[str, Any] = field(default_factory=dict)  # metrics, cost: shown by GET /info
 
 
+def _promoted(folder: Path) -> Served | None:
+    """The champion promoted by the last `bakeoff update` that promoted one, if any."""
+    from bakeoff.experiment.store import RunStore
+
+    store = RunStore.open_existing(folder)
+    decided = [p for p in store.promotions() if p["decision"]["promoted_key"]]
+    if not decided:
+        return None
+    last = decided[-1]
+    key = last["decision"]["promoted_key"]
+    record = next(r for r in store.update_runs() if r.key == key)
+    info = {
+        "candidate": last["decision"]["promoted"],
+        "model": record.model,
+        "run": key,
+        "champion": True,
+        "data_version": last["version"],
+        "metrics": record.metrics,
+    }
+    return Served(folder / "runs" / key / "artifact", last["decision"]["promoted"], info)
+
+
 def _from_experiment(folder: Path, candidate: str | None) -> Served:
     from bakeoff.experiment.store import RunStore
     from bakeoff.report.build import build_report
+
+    promoted = _promoted(folder) if candidate is None else None
+    if promoted is not None:
+        return promoted
 
     report_file = folder / "report.json"
     if report_file.exists():

@@ -1,0 +1,266 @@
+"""One update of an experiment folder: a new data version, its drift, the champion re-checked on
+old and new test rows, challengers re-adapted on the grown data, and the promotion decision.
+
+Resumable: the version is recorded (and its rows kept in versions/vN.jsonl) before anything is
+adapted; every challenger's run is stored the moment it ends; rerunning the same update skips
+what is stored and ends as an uninterrupted update would. Nothing of an earlier version changes.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from bakeoff.errors import BakeoffError
+from bakeoff.evaluation.drift import DriftReport, measure_drift
+from bakeoff.evaluation.score import headline_statistic, score_predictions
+from bakeoff.evaluation.stats import bootstrap_difference
+from bakeoff.experiment.executor import Worker, execute
+from bakeoff.experiment.grid import Experiment
+from bakeoff.experiment.plan import RunConfig
+from bakeoff.experiment.record import RunRecord
+from bakeoff.experiment.spec import ExperimentSpec
+from bakeoff.experiment.store import RunStore, exclusive, save_record
+from bakeoff.task.example import Example
+from bakeoff.task.spec import TaskSpec
+from bakeoff.update.promotion import Decision, Scored, decide
+from bakeoff.update.versions import (
+    FIRST_UPDATE,
+    DataVersion,
+    load_version,
+    make_version,
+    rows_fingerprint,
+    save_version,
+)
+
+
+@dataclass
+class Champion:
+    name: str
+    record: RunRecord
+    artifact: Path
+
+
+@dataclass
+class UpdateResult:
+    version: DataVersion
+    drift: DriftReport
+    recheck: dict[str, Any]
+    challengers: list[RunRecord]
+    decision: Decision | None  # None: a dry run
+    skipped: list[str]  # candidates not re-adapted, with why
+
+
+def current_champion(folder: Path, store: RunStore) -> Champion:
+    """The last promoted challenger, else the experiment's recommendation."""
+    from bakeoff.report.build import build_report
+
+    promoted = [p for p in store.promotions() if p["decision"]["promoted_key"]]
+    if promoted:
+        last = promoted[-1]["decision"]
+        record = next(r for r in store.update_runs() if r.key == last["promoted_key"])
+        return Champion(last["promoted"], record, folder / "runs" / record.key / "artifact")
+    report = build_report(store)
+    name = report["recommendation"]["choice"]
+    if name is None:
+        raise BakeoffError(f"{folder}: no finished runs, so no champion — run the experiment")
+    primary = next(c["primary"] for c in report["candidates"] if c["name"] == name)
+    record = next(r for r in store.runs() if r.key == primary)
+    return Champion(name, record, folder / "runs" / primary / "artifact")
+
+
+def _ranked_records(store: RunStore) -> list[tuple[str, RunRecord]]:
+    from bakeoff.report.build import build_report
+
+    report = build_report(store)
+    by_key = {r.key: r for r in store.runs()}
+    return [(c["name"], by_key[c["primary"]]) for c in report["candidates"]]
+
+
+def challengers_for(
+    store: RunStore, champion: Champion, count: int
+) -> tuple[list[tuple[str, RunRecord]], list[str]]:
+    """The champion's own candidate first, then the next best of other strategies; candidates
+    that learn from no labelled rows (zero-shot, a search on validation) would come out the
+    same, so they are skipped, with the reason."""
+    chosen: list[tuple[str, RunRecord]] = []
+    skipped: list[str] = []
+    seen = set()
+    for name, record in [(champion.name, champion.record), *_ranked_records(store)]:
+        identity = _base_config(record).key  # a promoted v2 run is its v1 candidate again
+        if len(chosen) > count or identity in seen:
+            continue
+        seen.add(identity)
+        if record.train_size is None and not record.trained:
+            skipped.append(f"{name}: learns from no labelled rows, re-adapting changes nothing")
+            continue
+        chosen.append((name, record))
+    return chosen, skipped
+
+
+def _base_config(record: RunRecord, version: int = 1) -> RunConfig:
+    return RunConfig(
+        record.strategy, record.settings, record.model, record.seed, record.train_size, version
+    )
+
+
+def _outputs(record: RunRecord) -> list[str | None]:
+    return [p["output"] for p in record.predictions]
+
+
+def recheck(
+    task: TaskSpec, champion: Champion, old: list[Example], new: list[Example]
+) -> tuple[dict[str, Any], Scored]:
+    """The champion's artifact on the old and the new test rows; the change with its CI."""
+    from bakeoff.strategy_registry import load_candidate
+
+    if not (champion.artifact / "manifest.json").exists():
+        raise BakeoffError(f"{champion.artifact}: the champion's artifact is missing — rerun it")
+    _, candidate = load_candidate(champion.artifact)
+    outputs = [p.output for p in candidate.predict(old + new)]
+    old_out, new_out = outputs[: len(old)], outputs[len(old) :]
+    before, _ = headline_statistic(task, old, old_out)
+    after, _ = headline_statistic(task, new, new_out)
+    change = bootstrap_difference(after, len(new), before, len(old))
+    metric, old_value = next(iter(score_predictions(task, old, old_out)["metrics"].items()))
+    new_value = score_predictions(task, new, new_out)["metrics"][metric]
+    summary = {
+        "champion": champion.name,
+        "run": champion.record.key,
+        "metric": metric,
+        "old": old_value,
+        "new": new_value,
+        "change": change.as_dict(),
+        "old_rows": len(old),
+        "new_rows": len(new),
+        "worse": change.high < 0,
+    }
+    return summary, Scored(champion.name, champion.record.key, old_out, new_out)
+
+
+class Update:
+    """An experiment folder made ready for one update with the rows of `data`."""
+
+    def __init__(self, folder: Path, new_rows: list[Example], source: str):
+        self.folder, self.source = folder, source
+        self.store = RunStore.open_existing(folder)
+        self.spec = ExperimentSpec.model_validate(self.store.experiment())
+        self.experiment = Experiment(self.spec)
+        self.task = self.experiment.task
+        earlier = [load_version(folder, v["number"]) for v in self.store.versions()]
+        splits = self.experiment.splits
+        self.old_rows = splits.train + splits.validation + splits.test
+        self.old_rows += [ex for v in earlier for ex in v.train + v.test]
+        self.old_test = splits.test + [ex for v in earlier for ex in v.test]
+        fingerprint = {v["fingerprint"]: v["number"] for v in self.store.versions()}
+        number = max([FIRST_UPDATE - 1, *(v["number"] for v in self.store.versions())]) + 1
+        given = rows_fingerprint(new_rows)
+        if given in fingerprint:  # the same update again: resume it
+            self.version = load_version(folder, fingerprint[given])
+            self.resumed = True
+            later = {
+                ex.id for v in earlier if v.number >= self.version.number for ex in v.train + v.test
+            }
+            self.old_rows = [ex for ex in self.old_rows if ex.id not in later]
+            self.old_test = [ex for ex in self.old_test if ex.id not in later]
+        else:
+            self.version = make_version(self.task, new_rows, self.old_rows, number)
+            self.resumed = False
+        self.earlier = [v for v in earlier if v.number < self.version.number]
+
+    def train_rows(self, window: int | None) -> list[Example]:
+        """New train rows of this version and, with no window, of every earlier update."""
+        versions = [*self.earlier, self.version]
+        if window is not None:
+            versions = versions[-window:]
+        return [ex for v in versions for ex in v.train]
+
+    def run(
+        self,
+        *,
+        dry_run: bool,
+        challengers: int,
+        window: int | None,
+        margin: float | None,
+        permutations: int,
+        worker: Worker | None = None,
+    ) -> UpdateResult:
+        new_test = self.version.test
+        drift = measure_drift(
+            self.old_rows, self.version.train + new_test, permutations=permutations
+        )
+        champion = current_champion(self.folder, self.store)
+        summary, champion_scored = recheck(self.task, champion, self.old_test, new_test)
+        if dry_run:
+            return UpdateResult(self.version, drift, summary, [], None, [])
+        with exclusive(self.folder):
+            store = RunStore(self.store.path)  # writable, under the folder's lock
+            if not self.resumed:
+                save_version(self.folder, self.version)
+            store.put_version(
+                {
+                    "number": self.version.number,
+                    "fingerprint": self.version.fingerprint,
+                    "source": self.source,
+                    "created_at": time.time(),
+                    "train_rows": len(self.version.train),
+                    "test_rows": len(new_test),
+                    "drift": drift.as_dict(),
+                    "recheck": summary,
+                }
+            )
+            chosen, skipped = challengers_for(store, champion, challengers)
+            records = self._adapt(store, chosen, window, worker or Worker())
+            scored = [
+                Scored(
+                    name,
+                    r.key,
+                    _outputs(r)[: len(self.old_test)],
+                    _outputs(r)[len(self.old_test) :],
+                )
+                for (name, _), r in zip(chosen, records, strict=True)
+            ]
+            limit = self.spec.constraints.max_quality_loss if margin is None else margin
+            decision = decide(self.task, self.old_test, new_test, champion_scored, scored, limit)
+            cost = {r.key: r.usage.adapt_seconds for r in records}
+            store.put_promotion(
+                {
+                    "version": self.version.number,
+                    "decided_at": time.time(),
+                    "decision": decision.as_dict(),
+                    "adapt_seconds": cost,
+                    "skipped": skipped,
+                }
+            )
+            store.close()
+        return UpdateResult(self.version, drift, summary, records, decision, skipped)
+
+    def _adapt(
+        self,
+        store: RunStore,
+        chosen: list[tuple[str, RunRecord]],
+        window: int | None,
+        worker: Worker,
+    ) -> list[RunRecord]:
+        done = {r.key: r for r in store.update_runs()}
+        out = []
+        for _, record in chosen:
+            run = _base_config(record, self.version.number)
+            if run.key in done:
+                out.append(done[run.key])
+                continue
+            base = self.experiment.splits_for(_base_config(record))
+            splits = replace(
+                base,
+                train=base.train + self.train_rows(window),
+                test=self.old_test + self.version.test,
+            )
+            job = replace(self.experiment.job(run, self.folder), splits=splits)
+            result = execute(job, worker)
+            if job.run_dir is not None:
+                save_record(job.run_dir, result)
+            store.add_update_run(result)
+            out.append(result)
+        return out
