@@ -72,7 +72,8 @@ def test_update_on_real_drift(tmp_path: Path) -> None:
         0 <= champion["new"]["value"] <= 1
         and champion["change"]["ci_low"] <= champion["change"]["ci_high"]
     )
-    # zero-shot learns from no rows (skipped): encoder-head is the one challenger, on 96 + 64 rows
+    # zero-shot learns from no rows (skipped): encoder-head is the one challenger, on its own
+    # training rows plus the 64 new ones
     (challenger,) = update["challengers"]
     assert challenger["label"].startswith("encoder-head") and challenger["label"].endswith("v2")
     assert any("zero-shot" in line for line in update["skipped"])
