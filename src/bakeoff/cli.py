@@ -341,6 +341,13 @@ def update(
     permutations: Annotated[
         int, typer.Option(min=19, max=9999, help="Permutations per drift test.")
     ] = 199,
+    warm_start: Annotated[
+        bool,
+        typer.Option(
+            help="Also train the champion on from its own weights (a fine-tuned champion), "
+            "beside training it from scratch."
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="The result as JSON.")] = False,
 ) -> None:
     """New labelled rows for an experiment: a new data version (split like the task, checked
@@ -360,6 +367,7 @@ def update(
             margin=margin,
             permutations=permutations,
             as_json=as_json,
+            warm_start=warm_start,
         )
     if consider:
         raise typer.Exit(EXIT_CONSIDER)

@@ -24,6 +24,7 @@ def run_update(
     margin: float | None,
     permutations: int,
     as_json: bool,
+    warm_start: bool = False,
 ) -> bool:
     """Run (or with `dry_run` only measure) an update; True when a dry run finds that
     re-adapting should be considered."""
@@ -45,6 +46,7 @@ def run_update(
             window=window,
             margin=margin,
             permutations=permutations,
+            warm_start=warm_start,
             worker=worker,
         )
     consider = result.drift.verdict != "none" or bool(result.recheck["worse"])

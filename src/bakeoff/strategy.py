@@ -34,6 +34,9 @@ class RunContext:
     encoder_name: str = "minilm-l6"
     cache: dict[str, Any] = field(default_factory=dict)  # shared within one process
     train_progress: Callable[[int, dict[str, float]], None] | None = None  # (steps, stats)
+    # an artifact of the same candidate whose trained weights start this run (a warm start
+    # by `bakeoff update --warm-start`); None: from the base model, as always
+    warm_start: Path | None = None
 
     @property
     def scratch_dir(self) -> Path | None:

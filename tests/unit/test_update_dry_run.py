@@ -137,3 +137,54 @@ def test_update_adapts_challengers_decides_and_resumes(
         assert served.name == decision["promoted"] and served.info["data_version"] == 2
     else:
         assert served.name == decision["champion"] and "data_version" not in served.info
+
+
+def test_warm_start_trains_the_champion_on_from_its_own_weights(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    import torch
+    from peft import get_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    from bakeoff.finetuning.causal import load_warm_start
+    from bakeoff.finetuning.config import LoraSettings
+    from bakeoff.finetuning.lora import LORA_METHOD, apply_lora
+    from bakeoff.models.hf import HFCausalLM
+
+    make_task(tmp_path)
+    training = "{max_steps: 4, eval_every: 2, eval_rows: 4, batch_size: 4, lr: 0.05}"
+    (tmp_path / "experiment.yaml").write_text(
+        f"name: warm\ntask: task.yaml\nmodels: ['{tiny_model_dir}']\n"
+        f"strategies: [{{name: lora, training: {training}}}]\ntrain_sizes: [16]\n"
+        "training: {eval_at_start: false}\n"  # the champion keeps trained weights, not its start
+    )
+    out = tmp_path / "out"
+    code, output = invoke("run", str(tmp_path / "experiment.yaml"), "--out", str(out))
+    assert code == 0, output
+    champion = json.loads((out / "results.json").read_text())["runs"][0]
+    args = ["update", str(out), "--data", str(new_rows(tmp_path)), "--warm-start"]
+    code, output = invoke(*args, "--challengers", "0", "--json")
+    assert code == 0, output
+    result = json.loads(output.strip().splitlines()[-1])
+    cold, warm = result["challengers"]
+    assert warm["label"].endswith("v2 warm") and not cold["label"].endswith("warm")
+    names = [c["challenger"] for c in result["decision"]["challenges"]]
+    assert names[1] == f"{names[0]} (warm start)"
+    runs = {r["key"]: r for r in _update_runs(out)}
+    assert runs[warm["key"]]["training"]["history"] != runs[cold["key"]]["training"]["history"]
+
+    # what a warm start loads is exactly the champion's adapter
+    artifact = Path(champion["artifact"])
+    model = apply_lora(HFCausalLM.load(str(tiny_model_dir)).model, LoraSettings())
+    load_warm_start(model, artifact, LORA_METHOD)
+    saved = load_file(artifact / "adapter" / "adapter_model.safetensors")
+    loaded = get_peft_model_state_dict(model)
+    assert saved.keys() == loaded.keys()
+    assert all(torch.equal(saved[k], loaded[k].to(saved[k].dtype)) for k in saved)
+
+
+def _update_runs(out: Path) -> list[dict]:  # type: ignore[type-arg]
+    db = sqlite3.connect(out / "bakeoff.sqlite")
+    rows = [json.loads(r[0]) for r in db.execute("SELECT record FROM update_runs")]
+    db.close()
+    return rows

@@ -130,6 +130,7 @@ def execute(job: RunJob, worker: Worker | None = None) -> RunRecord:
         encoder_name=job.encoder_name,
         cache=worker.cache,
         train_progress=worker.train_progress,
+        warm_start=Path(run.warm_start) if run.warm_start else None,
     )
     lm = worker.model(run.model, job.backend) if strategy.uses_model else None
     start = time.perf_counter()  # loading the model is not part of adapting

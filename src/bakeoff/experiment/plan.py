@@ -20,6 +20,7 @@ class RunConfig:
     seed: int
     train_size: int | None = None  # labelled rows it may learn from; None = the whole train split
     data_version: int = 1  # 2, 3, …: re-adapted on the data of that version (bakeoff update)
+    warm_start: str | None = None  # an artifact whose trained weights start this run
 
     @property
     def key(self) -> str:
@@ -33,6 +34,8 @@ class RunConfig:
             identity["train_size"] = self.train_size
         if self.data_version != 1:  # the experiment's own keys stay as they were
             identity["data_version"] = self.data_version
+        if self.warm_start is not None:
+            identity["warm_start"] = self.warm_start
         blob = json.dumps(identity, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
@@ -52,6 +55,7 @@ class RunConfig:
         parts = [self.strategy]
         size = [f"n={self.train_size}"] if self.train_size is not None else []
         size += [f"v{self.data_version}"] if self.data_version != 1 else []
+        size += ["warm"] if self.warm_start is not None else []
         if not self.resolved.uses_prompt:
             return " ".join([self.strategy, *size])
         if s.get("shots"):

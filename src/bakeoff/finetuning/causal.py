@@ -70,6 +70,21 @@ class TunedCandidate:
         training["artifact_mb"] = folder_size_mb(folder)
 
 
+def load_warm_start(model: torch.nn.Module, artifact: Path, method: CausalMethod) -> None:
+    """Start from a saved candidate's trained weights (its adapter or its whole model)."""
+    from safetensors.torch import load_file
+
+    if method.adapter:
+        from peft import set_peft_model_state_dict
+
+        path = artifact / "adapter" / "adapter_model.safetensors"
+        state = load_file(path)
+        set_peft_model_state_dict(model, state)
+    else:
+        path = artifact / "model" / "model.safetensors"
+        model.load_state_dict(load_file(path), strict=False)  # tied weights may be left out
+
+
 REFIT_ROWS = 500  # validation rows a searched prompt's mean prior is refitted on after training
 
 
@@ -137,6 +152,8 @@ class CausalFineTune:
             candidate.settings = candidate.settings.model_copy(update={"prior": None})
         init_ids = lm.encode_continuation(candidate.layout.instruction or task.name)
         lm.model = self._make_trainable(lm.model, init_ids)
+        if ctx.warm_start is not None:
+            load_warm_start(lm.model, ctx.warm_start, self.method)
         soft_prompt = self.method.soft_prompt
         lm.cache_prefix = not soft_prompt  # soft prompts live inside forward()
         job = CausalJob(

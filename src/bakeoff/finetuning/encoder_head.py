@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from bakeoff.artifacts import write_manifest
+from bakeoff.artifacts import read_manifest, write_manifest
 from bakeoff.cost.ledger import folder_size_mb
 from bakeoff.errors import BakeoffError
 from bakeoff.finetuning.augment import concatenate_same_label
@@ -270,6 +270,9 @@ class EncoderHead:
         torch.manual_seed(ctx.seed)
         embedder = Embedder.load(self.settings.encoder)
         classifier = EncoderClassifier(embedder.model, len(task.label_names))
+        if ctx.warm_start is not None:  # the saved candidate's encoder and head
+            warm = load_encoder_candidate(ctx.warm_start, read_manifest(ctx.warm_start), task)
+            classifier.load_state_dict(warm.model.state_dict())
         candidate = EncoderCandidate(
             classifier,
             embedder.tokenizer,
@@ -278,7 +281,7 @@ class EncoderHead:
             min(self.train_config.max_length, 256),
         )
         job = EncoderJob(candidate, train, validation, self.settings, ctx.seed)
-        if self.settings.prototype_init:
+        if self.settings.prototype_init and ctx.warm_start is None:
             prototype_init(classifier, job)
         started = time.perf_counter()
         report = train_for_run(job, self.train_config, ctx, self.schedule_defaults)

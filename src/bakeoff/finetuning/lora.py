@@ -27,8 +27,9 @@ def apply_lora(model: Any, settings: LoraSettings, **_: Any) -> Any:
     return get_peft_model(model, config)
 
 
+LORA_METHOD = CausalMethod("lora", apply_lora)
 LORA = register_causal_method(
-    CausalMethod("lora", apply_lora),
+    LORA_METHOD,
     summary="low-rank adapters (PEFT) trained with the paired prompt",
     training_defaults={"lr": 2e-4, "epochs": 2.0},
     settings=LoraSettings,

@@ -185,6 +185,7 @@ class Update:
         window: int | None,
         margin: float | None,
         permutations: int,
+        warm_start: bool = False,
         worker: Worker | None = None,
     ) -> UpdateResult:
         new_test = self.version.test
@@ -212,7 +213,11 @@ class Update:
                 }
             )
             chosen, skipped = challengers_for(store, champion, challengers)
-            records = self._adapt(store, chosen, window, worker or Worker())
+            runs = [(name, _base_config(r, self.version.number)) for name, r in chosen]
+            if warm_start and champion.record.trained:  # the champion trained on from its weights
+                warm = replace(runs[0][1], warm_start=str(champion.artifact))
+                runs.insert(1, (f"{champion.name} (warm start)", warm))
+            records = self._adapt(store, runs, window, worker or Worker())
             scored = [
                 Scored(
                     name,
@@ -220,7 +225,7 @@ class Update:
                     _outputs(r)[: len(self.old_test)],
                     _outputs(r)[len(self.old_test) :],
                 )
-                for (name, _), r in zip(chosen, records, strict=True)
+                for (name, _), r in zip(runs, records, strict=True)
             ]
             limit = self.spec.constraints.max_quality_loss if margin is None else margin
             decision = decide(self.task, self.old_test, new_test, champion_scored, scored, limit)
@@ -240,18 +245,17 @@ class Update:
     def _adapt(
         self,
         store: RunStore,
-        chosen: list[tuple[str, RunRecord]],
+        runs: list[tuple[str, RunConfig]],
         window: int | None,
         worker: Worker,
     ) -> list[RunRecord]:
         done = {r.key: r for r in store.update_runs()}
         out = []
-        for _, record in chosen:
-            run = _base_config(record, self.version.number)
+        for _, run in runs:
             if run.key in done:
                 out.append(done[run.key])
                 continue
-            base = self.experiment.splits_for(_base_config(record))
+            base = self.experiment.splits_for(replace(run, data_version=1, warm_start=None))
             splits = replace(
                 base,
                 train=base.train + self.train_rows(window),
