@@ -49,7 +49,7 @@ def run_update(
             warm_start=warm_start,
             worker=worker,
         )
-    consider = result.drift.verdict != "none" or bool(result.recheck["worse"])
+    consider = result.drift["verdict"] != "none" or bool(result.recheck["worse"])
     if as_json:
         if result.decision is not None:
             write_update_report(folder)
@@ -57,9 +57,9 @@ def run_update(
             json.dumps(
                 {
                     "version": result.version.number,
-                    "drift": result.drift.as_dict(),
+                    "drift": result.drift,
                     "champion": result.recheck,
-                    "decision": result.decision.as_dict() if result.decision else None,
+                    "decision": result.decision,
                     "challengers": [
                         {"key": r.key, "label": r.label, "adapt_seconds": r.usage.adapt_seconds}
                         for r in result.challengers
@@ -71,12 +71,14 @@ def run_update(
         )
         return consider and dry_run
     v = result.version
+    resumed = " — decided before; unchanged" if result.already_decided else ""
+    resumed = resumed or (" — resumed" if update.resumed else "")
     console.print(
         f"[bold]data version {v.number}[/]: {len(v.train)} train + {len(v.test)} test rows "
-        f"(split like the task, stratified){' — resumed' if update.resumed else ''}"
+        f"(split like the task, stratified){resumed}"
     )
-    console.print(f"[bold]drift: {result.drift.verdict}[/]")
-    for reason in result.drift.reasons:
+    console.print(f"[bold]drift: {result.drift['verdict']}[/]")
+    for reason in result.drift["reasons"]:
         console.print(f"  - {escape(reason)}")
     _print_recheck(result.recheck)
     if result.decision is None:
@@ -88,14 +90,14 @@ def run_update(
         return consider
     for line in result.skipped:
         console.print(f"  [dim]not re-adapted: {escape(line)}[/]")
-    for challenge, record in zip(result.decision.challenges, result.challengers, strict=True):
+    for challenge, record in zip(result.decision["challenges"], result.challengers, strict=True):
         console.print(
-            f"[bold]challenger[/] {escape(challenge.challenger)} "
+            f"[bold]challenger[/] {escape(challenge['challenger'])} "
             f"(re-adapted in {record.usage.adapt_seconds:.0f} s):"
         )
-        for reason in challenge.reasons:
+        for reason in challenge["reasons"]:
             console.print(f"  - {escape(reason)}")
-    for reason in result.decision.reasons:
+    for reason in result.decision["reasons"]:
         console.print(f"[bold]decision:[/] {escape(reason)}")
     console.print(f"report (with its History section): {write_update_report(folder)}")
     return False

@@ -121,8 +121,27 @@ def test_update_adapts_challengers_decides_and_resumes(
     stored = (experiment / "versions" / "v2.jsonl").read_text().splitlines()
     assert len(stored) == 52 and sum('"split": "test"' in line for line in stored) == 10
 
+    db = sqlite3.connect(experiment / "bakeoff.sqlite")
+    decided = db.execute("SELECT record FROM promotions").fetchall()
+    db.close()
     code, output = invoke("update", str(experiment), "--data", str(data))  # the same update again
-    assert code == 0 and "resumed" in output and "decision:" in output
+    assert code == 0 and "decided before; unchanged" in output and "decision:" in output
+    db = sqlite3.connect(experiment / "bakeoff.sqlite")
+    assert db.execute("SELECT record FROM promotions").fetchall() == decided  # not re-decided
+    db.close()
+    code, output = invoke("update", str(experiment), "--data", str(data), "--window", "1")
+    assert code == 2 and "was decided with --window all" in " ".join(output.split())
+
+    code, output = invoke("status", str(experiment))  # update runs are not "missing" runs
+    assert code == 0 and "not in the store" not in output
+    code, output = invoke("rebuild", str(experiment))  # versions and decisions come back too
+    assert code == 0, output
+    db = sqlite3.connect(experiment / "bakeoff.sqlite")
+    assert db.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == len(before)
+    assert db.execute("SELECT COUNT(*) FROM update_runs").fetchone()[0] == 2
+    assert db.execute("SELECT record FROM promotions").fetchall() == decided
+    assert db.execute("SELECT COUNT(*) FROM versions").fetchone()[0] == 1
+    db.close()
     history = (experiment / "report.md").read_text()
     assert (
         "## History (bakeoff update)" in history

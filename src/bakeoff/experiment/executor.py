@@ -119,6 +119,13 @@ def runners_up_on_test(candidate: Any, job: RunJob) -> list[dict[str, Any]]:
     return out
 
 
+def warm_start_artifact(job: RunJob) -> Path | None:
+    """The artifact of the run a warm start trains on from (a sibling run of the same folder)."""
+    if job.run.warm_start is None or job.run_dir is None:
+        return None
+    return job.run_dir.parent / job.run.warm_start / "artifact"
+
+
 def execute(job: RunJob, worker: Worker | None = None) -> RunRecord:
     """Adapt, predict the test split, score, save the artifact; return the run's record."""
     worker = worker or Worker()
@@ -130,7 +137,7 @@ def execute(job: RunJob, worker: Worker | None = None) -> RunRecord:
         encoder_name=job.encoder_name,
         cache=worker.cache,
         train_progress=worker.train_progress,
-        warm_start=Path(run.warm_start) if run.warm_start else None,
+        warm_start=warm_start_artifact(job),
     )
     lm = worker.model(run.model, job.backend) if strategy.uses_model else None
     start = time.perf_counter()  # loading the model is not part of adapting

@@ -20,7 +20,7 @@ class RunConfig:
     seed: int
     train_size: int | None = None  # labelled rows it may learn from; None = the whole train split
     data_version: int = 1  # 2, 3, …: re-adapted on the data of that version (bakeoff update)
-    warm_start: str | None = None  # an artifact whose trained weights start this run
+    warm_start: str | None = None  # the key of a run (same folder) whose weights start this one
 
     @property
     def key(self) -> str:

@@ -233,6 +233,9 @@ class RunStore:
         return [json.loads(r[0]) for r in rows]
 
     def put_version(self, record: dict[str, Any]) -> None:
+        """Stored, and kept beside the version's rows (versions/vN.record.json) for rebuild."""
+        folder = self.path.parent / "versions"
+        write_json_atomic(folder / f"v{record['number']}.record.json", record)
         with _guarded(self.path), self.conn:
             self.conn.execute(
                 "INSERT OR REPLACE INTO versions VALUES (?, ?)",
@@ -259,6 +262,9 @@ class RunStore:
         return [json.loads(r[0]) for r in rows]
 
     def put_promotion(self, record: dict[str, Any]) -> None:
+        """Stored, and kept in versions/vN.decision.json for rebuild."""
+        folder = self.path.parent / "versions"
+        write_json_atomic(folder / f"v{record['version']}.decision.json", record)
         with _guarded(self.path), self.conn:
             self.conn.execute(
                 "INSERT OR REPLACE INTO promotions VALUES (?, ?)",
@@ -313,7 +319,14 @@ def rebuild(folder: Path) -> tuple[int, list[str], Path | None]:
             except (OSError, ValueError, KeyError, TypeError):
                 unreadable.append(str(record_file))
                 continue
-            store.add(record)
+            if record.data_version == 1:
+                store.add(record)
+            else:  # a challenger of `bakeoff update`: beside the experiment's runs, as before
+                store.add_update_run(record)
             restored += 1
+        for saved_record in sorted((folder / "versions").glob("v*.record.json")):
+            store.put_version(json.loads(saved_record.read_text(encoding="utf-8")))
+        for saved_record in sorted((folder / "versions").glob("v*.decision.json")):
+            store.put_promotion(json.loads(saved_record.read_text(encoding="utf-8")))
         store.close()
     return restored, unreadable, aside

@@ -77,12 +77,21 @@ def load_warm_start(model: torch.nn.Module, artifact: Path, method: CausalMethod
     if method.adapter:
         from peft import set_peft_model_state_dict
 
-        path = artifact / "adapter" / "adapter_model.safetensors"
-        state = load_file(path)
-        set_peft_model_state_dict(model, state)
+        set_peft_model_state_dict(
+            model, load_file(artifact / "adapter" / "adapter_model.safetensors")
+        )
     else:
-        path = artifact / "model" / "model.safetensors"
-        model.load_state_dict(load_file(path), strict=False)  # tied weights may be left out
+        folder = artifact / "model"
+        state: dict[str, torch.Tensor] = {}
+        for shard in sorted(folder.glob("*.safetensors")):  # one file, or the shards
+            state.update(load_file(shard))
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        tied = {"lm_head.weight"}  # saved once, as the input embeddings
+        if unexpected or set(missing) - tied:
+            raise BakeoffError(
+                f"{folder}: its weights do not fit this model ({len(unexpected)} unexpected, "
+                f"{len(set(missing) - tied)} missing) — a warm start needs the same base model"
+            )
 
 
 REFIT_ROWS = 500  # validation rows a searched prompt's mean prior is refitted on after training

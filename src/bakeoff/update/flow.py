@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bakeoff.errors import BakeoffError
-from bakeoff.evaluation.drift import DriftReport, measure_drift
+from bakeoff.evaluation.drift import measure_drift
 from bakeoff.evaluation.score import headline_statistic, score_predictions
 from bakeoff.evaluation.stats import bootstrap_difference
 from bakeoff.experiment.executor import Worker, execute
@@ -25,7 +25,7 @@ from bakeoff.experiment.spec import ExperimentSpec
 from bakeoff.experiment.store import RunStore, exclusive, save_record
 from bakeoff.task.example import Example
 from bakeoff.task.spec import TaskSpec
-from bakeoff.update.promotion import Decision, Scored, decide
+from bakeoff.update.promotion import Scored, decide
 from bakeoff.update.versions import (
     FIRST_UPDATE,
     DataVersion,
@@ -46,18 +46,22 @@ class Champion:
 @dataclass
 class UpdateResult:
     version: DataVersion
-    drift: DriftReport
+    drift: dict[str, Any]  # DriftReport.as_dict()
     recheck: dict[str, Any]
     challengers: list[RunRecord]
-    decision: Decision | None  # None: a dry run
+    decision: dict[str, Any] | None  # Decision.as_dict(); None: a dry run
     skipped: list[str]  # candidates not re-adapted, with why
+    already_decided: bool = False  # the same update asked for again: its stored result
 
 
-def current_champion(folder: Path, store: RunStore) -> Champion:
-    """The last promoted challenger, else the experiment's recommendation."""
+def current_champion(folder: Path, store: RunStore, before: int) -> Champion:
+    """The champion when version `before` arrived: the last challenger promoted by an earlier
+    update, else the experiment's recommendation."""
     from bakeoff.report.build import build_report
 
-    promoted = [p for p in store.promotions() if p["decision"]["promoted_key"]]
+    promoted = [
+        p for p in store.promotions() if p["decision"]["promoted_key"] and p["version"] < before
+    ]
     if promoted:
         last = promoted[-1]["decision"]
         record = next(r for r in store.update_runs() if r.key == last["promoted_key"])
@@ -149,26 +153,28 @@ class Update:
         self.spec = ExperimentSpec.model_validate(self.store.experiment())
         self.experiment = Experiment(self.spec)
         self.task = self.experiment.task
-        earlier = [load_version(folder, v["number"]) for v in self.store.versions()]
+        stored = self.store.versions()
+        by_fingerprint = {v["fingerprint"]: v["number"] for v in stored}
+        given = rows_fingerprint(new_rows)
+        self.resumed = given in by_fingerprint  # the same rows again: that update, resumed
+        number = (
+            by_fingerprint[given]
+            if self.resumed
+            else max([FIRST_UPDATE - 1, *(v["number"] for v in stored)]) + 1
+        )
+        # what came before this version: the experiment's data and the earlier updates
+        self.earlier = [load_version(folder, v["number"]) for v in stored if v["number"] < number]
         splits = self.experiment.splits
         self.old_rows = splits.train + splits.validation + splits.test
-        self.old_rows += [ex for v in earlier for ex in v.train + v.test]
-        self.old_test = splits.test + [ex for v in earlier for ex in v.test]
-        fingerprint = {v["fingerprint"]: v["number"] for v in self.store.versions()}
-        number = max([FIRST_UPDATE - 1, *(v["number"] for v in self.store.versions())]) + 1
-        given = rows_fingerprint(new_rows)
-        if given in fingerprint:  # the same update again: resume it
-            self.version = load_version(folder, fingerprint[given])
-            self.resumed = True
-            later = {
-                ex.id for v in earlier if v.number >= self.version.number for ex in v.train + v.test
-            }
-            self.old_rows = [ex for ex in self.old_rows if ex.id not in later]
-            self.old_test = [ex for ex in self.old_test if ex.id not in later]
-        else:
-            self.version = make_version(self.task, new_rows, self.old_rows, number)
-            self.resumed = False
-        self.earlier = [v for v in earlier if v.number < self.version.number]
+        self.old_rows += [ex for v in self.earlier for ex in v.train + v.test]
+        self.old_test = splits.test + [ex for v in self.earlier for ex in v.test]
+        self.version = (
+            load_version(folder, number)
+            if self.resumed
+            else make_version(self.task, new_rows, self.old_rows, number)
+        )
+        self.recorded = next((v for v in stored if v["number"] == number), None)
+        self.decided = next((p for p in self.store.promotions() if p["version"] == number), None)
 
     def train_rows(self, window: int | None) -> list[Example]:
         """New train rows of this version and, with no window, of every earlier update."""
@@ -188,34 +194,23 @@ class Update:
         warm_start: bool = False,
         worker: Worker | None = None,
     ) -> UpdateResult:
+        if self.decided is not None and not dry_run:
+            return self._as_decided(window)
         new_test = self.version.test
         drift = measure_drift(
             self.old_rows, self.version.train + new_test, permutations=permutations
-        )
-        champion = current_champion(self.folder, self.store)
+        ).as_dict()
+        champion = current_champion(self.folder, self.store, before=self.version.number)
         summary, champion_scored = recheck(self.task, champion, self.old_test, new_test)
         if dry_run:
             return UpdateResult(self.version, drift, summary, [], None, [])
         with exclusive(self.folder):
             store = RunStore(self.store.path)  # writable, under the folder's lock
-            if not self.resumed:
-                save_version(self.folder, self.version)
-            store.put_version(
-                {
-                    "number": self.version.number,
-                    "fingerprint": self.version.fingerprint,
-                    "source": self.source,
-                    "created_at": time.time(),
-                    "train_rows": len(self.version.train),
-                    "test_rows": len(new_test),
-                    "drift": drift.as_dict(),
-                    "recheck": summary,
-                }
-            )
+            self._claim(store, window, drift, summary)
             chosen, skipped = challengers_for(store, champion, challengers)
             runs = [(name, _base_config(r, self.version.number)) for name, r in chosen]
             if warm_start and champion.record.trained:  # the champion trained on from its weights
-                warm = replace(runs[0][1], warm_start=str(champion.artifact))
+                warm = replace(runs[0][1], warm_start=champion.record.key)
                 runs.insert(1, (f"{champion.name} (warm start)", warm))
             records = self._adapt(store, runs, window, worker or Worker())
             scored = [
@@ -229,18 +224,71 @@ class Update:
             ]
             limit = self.spec.constraints.max_quality_loss if margin is None else margin
             decision = decide(self.task, self.old_test, new_test, champion_scored, scored, limit)
-            cost = {r.key: r.usage.adapt_seconds for r in records}
             store.put_promotion(
                 {
                     "version": self.version.number,
                     "decided_at": time.time(),
                     "decision": decision.as_dict(),
-                    "adapt_seconds": cost,
+                    "adapt_seconds": {r.key: r.usage.adapt_seconds for r in records},
                     "skipped": skipped,
                 }
             )
             store.close()
-        return UpdateResult(self.version, drift, summary, records, decision, skipped)
+        return UpdateResult(self.version, drift, summary, records, decision.as_dict(), skipped)
+
+    def _claim(
+        self, store: RunStore, window: int | None, drift: dict[str, Any], recheck: dict[str, Any]
+    ) -> None:
+        """Record the version under the folder's lock — or refuse when another update took its
+        number meanwhile, or a resumed one is asked for another window."""
+        number = self.version.number
+        taken = next((v for v in store.versions() if v["number"] == number), None)
+        if taken is not None and taken["fingerprint"] != self.version.fingerprint:
+            raise BakeoffError(
+                f"another `bakeoff update` added data version {number} to {self.folder} while "
+                "this one was measuring — rerun this command to add its rows as the next version"
+            )
+        if taken is not None and taken.get("window") != window:
+            raise BakeoffError(
+                f"data version {number} was begun with --window {taken.get('window') or 'all'}; "
+                "rerun with the same window to resume it (its challengers train on those rows)"
+            )
+        if taken is None:
+            save_version(self.folder, self.version)
+            store.put_version(
+                {
+                    "number": number,
+                    "fingerprint": self.version.fingerprint,
+                    "source": self.source,
+                    "created_at": time.time(),
+                    "train_rows": len(self.version.train),
+                    "test_rows": len(self.version.test),
+                    "window": window,
+                    "drift": drift,
+                    "recheck": recheck,
+                }
+            )
+
+    def _as_decided(self, window: int | None) -> UpdateResult:
+        """A finished update asked for again: what it decided, unchanged."""
+        assert self.decided is not None and self.recorded is not None
+        if self.recorded.get("window") != window:
+            raise BakeoffError(
+                f"data version {self.version.number} was decided with --window "
+                f"{self.recorded.get('window') or 'all'}; nothing to redo"
+            )
+        decision = self.decided["decision"]
+        keys = [c["key"] for c in decision["challenges"]]
+        by_key = {r.key: r for r in self.store.update_runs(self.version.number)}
+        return UpdateResult(
+            self.version,
+            self.recorded["drift"],
+            self.recorded["recheck"],
+            [by_key[k] for k in keys],
+            decision,
+            self.decided.get("skipped", []),
+            already_decided=True,
+        )
 
     def _adapt(
         self,
