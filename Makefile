@@ -32,9 +32,10 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 # The main job on bundled data and the bundled models: a bake-off on SST-2 — zero-shot,
-# few-shot (knn), lora, lora+few-shot, encoder-head at two train sizes — ending with the
-# report and the recommendation. About 4 minutes on a 2-core CPU after the install; the full profile is
-# examples/sst2/experiment-full.yaml (docs/experiments.md).
+# few-shot (knn), prompt-search, lora, lora+few-shot, encoder-head at two train sizes — ending
+# with the report and the recommendation. About 15-20 minutes on a 2-core CPU after the install
+# (each training is cut to 2 minutes); the full profile is examples/sst2/experiment-full.yaml
+# (docs/experiments.md).
 demo: $(STAMP)
 	$(VENV)/bin/bakeoff validate examples/sst2/task.yaml
 	$(VENV)/bin/bakeoff run examples/sst2/experiment.yaml --out demo-out

@@ -83,6 +83,51 @@ def majority_baseline(data: dict[str, Any]) -> float | None:
     return max(counts.values()) / sum(counts.values()) if counts else None
 
 
+def markdown(cells: dict[str, Any]) -> str:
+    """One table per dataset: rows = strategies, columns = labels per class; each cell the
+    mean test accuracy over seeds with the first seed's 95% CI, and the training seconds."""
+    lines = []
+    for dataset in sorted({c["dataset"] for c in cells.values()}):
+        mine = sorted(
+            (c for c in cells.values() if c["dataset"] == dataset), key=lambda c: c["per_class"]
+        )
+        sizes = [c["per_class"] for c in mine]
+        majority = next((c["majority"] for c in mine if c["majority"]), None)
+        lines += [
+            "",
+            f"**{dataset}** (majority class {100 * (majority or 0):.1f}%)",
+            "",
+            "| strategy | "
+            + " | ".join(f"{n}/class ({c['rows']} rows)" for n, c in zip(sizes, mine, strict=True))
+            + " |",
+            "|---|" + "---|" * len(sizes),
+        ]
+        strategies = sorted({r["strategy"] for c in mine for r in c["runs"]})
+        for strategy in strategies:
+            row = []
+            for cell in mine:
+                runs = [r for r in cell["runs"] if r["strategy"] == strategy]
+                if not runs:
+                    row.append("—")
+                    continue
+                values = [r["value"] for r in runs]
+                mean = sum(values) / len(values)
+                first = min(runs, key=lambda r: r["seed"])
+                low, high = first["ci"]
+                seconds = [r["train_seconds"] for r in runs if r["train_seconds"]]
+                text = f"{100 * mean:.1f}"
+                if len(values) > 1:
+                    text += f" (seeds {', '.join(f'{100 * v:.1f}' for v in values)})"
+                text += f" [{100 * low:.1f}, {100 * high:.1f}]"
+                if seconds:
+                    text += f", {sum(seconds) / len(seconds):.0f} s"
+                flags = sorted({f for r in runs for f in r["flags"]})
+                text += f" ⚑ {', '.join(flags)}" if flags else ""
+                row.append(text)
+            lines.append(f"| {strategy} | " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", nargs="+", default=["sst2", "trec"], choices=list(CLASSES))
@@ -94,7 +139,11 @@ def main() -> None:
     parser.add_argument(
         "--out", type=Path, default=REPO / "benchmarks/results/learning_curves.json"
     )
+    parser.add_argument("--table", action="store_true", help="Print the tables from --out.")
     args = parser.parse_args()
+    if args.table:
+        print(markdown(json.loads(args.out.read_text(encoding="utf-8"))["cells"]))
+        return
 
     results: dict[str, Any] = {}
     if args.out.exists():  # add to earlier cells (other datasets or sizes)
