@@ -356,19 +356,11 @@ def update(
     only by a stated rule (docs/maintenance.md). Rerun to resume. --dry-run trains nothing and
     exits 3 when re-adapting should be considered."""
     from bakeoff.cli_update import EXIT_CONSIDER, run_update
+    from bakeoff.update.flow import UpdateOptions
 
+    options = UpdateOptions(dry_run, challengers, window, margin, permutations, warm_start)
     with user_errors():
-        consider = run_update(
-            folder,
-            data,
-            dry_run=dry_run,
-            challengers=challengers,
-            window=window,
-            margin=margin,
-            permutations=permutations,
-            as_json=as_json,
-            warm_start=warm_start,
-        )
+        consider = run_update(folder, data, options, as_json)
     if consider:
         raise typer.Exit(EXIT_CONSIDER)
 

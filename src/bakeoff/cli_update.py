@@ -10,23 +10,13 @@ from rich.markup import escape
 
 from bakeoff.cli_drift import new_rows
 from bakeoff.cli_output import console
+from bakeoff.update.flow import UpdateOptions
 
 EXIT_CONSIDER = 3  # --dry-run: drift, or the champion got significantly worse on the new rows
 
 
-def run_update(
-    folder: Path,
-    data: Path,
-    *,
-    dry_run: bool,
-    challengers: int,
-    window: int | None,
-    margin: float | None,
-    permutations: int,
-    as_json: bool,
-    warm_start: bool = False,
-) -> bool:
-    """Run (or with `dry_run` only measure) an update; True when a dry run finds that
+def run_update(folder: Path, data: Path, options: UpdateOptions, as_json: bool) -> bool:
+    """Run (or with `options.dry_run` only measure) an update; True when a dry run finds that
     re-adapting should be considered."""
     from bakeoff.cli_output import progress_factory, training_bar
     from bakeoff.experiment.executor import Worker
@@ -40,15 +30,8 @@ def run_update(
     update = Update(folder, rows, str(data))
     with progress_factory() as progress:
         worker = Worker(progress=progress, train_progress=training_bar())
-        result = update.run(
-            dry_run=dry_run,
-            challengers=challengers,
-            window=window,
-            margin=margin,
-            permutations=permutations,
-            warm_start=warm_start,
-            worker=worker,
-        )
+        result = update.run(options, worker)
+    dry_run = options.dry_run
     consider = result.drift["verdict"] != "none" or bool(result.recheck["worse"])
     if as_json:
         if result.decision is not None:

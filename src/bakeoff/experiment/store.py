@@ -233,13 +233,16 @@ class RunStore:
         return [json.loads(r[0]) for r in rows]
 
     def put_version(self, record: dict[str, Any]) -> None:
-        """Stored, and kept beside the version's rows (versions/vN.record.json) for rebuild."""
-        folder = self.path.parent / "versions"
-        write_json_atomic(folder / f"v{record['number']}.record.json", record)
+        self._put_numbered("versions", record["number"], record, "record")
+
+    def _put_numbered(self, table: str, number: int, record: dict[str, Any], kind: str) -> None:
+        """A version's record or decision: in the store, and kept as versions/vN.KIND.json so
+        `bakeoff rebuild` can restore it."""
+        write_json_atomic(self.path.parent / "versions" / f"v{number}.{kind}.json", record)
         with _guarded(self.path), self.conn:
             self.conn.execute(
-                "INSERT OR REPLACE INTO versions VALUES (?, ?)",
-                (record["number"], json.dumps(record, ensure_ascii=False)),
+                f"INSERT OR REPLACE INTO {table} VALUES (?, ?)",
+                (number, json.dumps(record, ensure_ascii=False)),
             )
 
     def update_runs(self, version: int | None = None) -> list[RunRecord]:
@@ -262,14 +265,7 @@ class RunStore:
         return [json.loads(r[0]) for r in rows]
 
     def put_promotion(self, record: dict[str, Any]) -> None:
-        """Stored, and kept in versions/vN.decision.json for rebuild."""
-        folder = self.path.parent / "versions"
-        write_json_atomic(folder / f"v{record['version']}.decision.json", record)
-        with _guarded(self.path), self.conn:
-            self.conn.execute(
-                "INSERT OR REPLACE INTO promotions VALUES (?, ?)",
-                (record["version"], json.dumps(record, ensure_ascii=False)),
-            )
+        self._put_numbered("promotions", record["version"], record, "decision")
 
     def _has_runs_table(self) -> bool:
         query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'"

@@ -36,6 +36,18 @@ from bakeoff.update.versions import (
 )
 
 
+@dataclass(frozen=True)
+class UpdateOptions:
+    """How an update runs (`bakeoff update`'s options; docs/maintenance.md)."""
+
+    dry_run: bool = False  # measure only: drift and the champion re-checked
+    challengers: int = 2  # next-best candidates re-adapted beside the champion's own
+    window: int | None = None  # train on the newest N versions' new rows (None: all)
+    margin: float | None = None  # non-inferiority on old rows (None: max_quality_loss)
+    permutations: int = 199  # per drift test
+    warm_start: bool = False  # also train a fine-tuned champion on from its own weights
+
+
 @dataclass
 class Champion:
     name: str
@@ -183,22 +195,13 @@ class Update:
             versions = versions[-window:]
         return [ex for v in versions for ex in v.train]
 
-    def run(
-        self,
-        *,
-        dry_run: bool,
-        challengers: int,
-        window: int | None,
-        margin: float | None,
-        permutations: int,
-        warm_start: bool = False,
-        worker: Worker | None = None,
-    ) -> UpdateResult:
+    def run(self, options: UpdateOptions, worker: Worker | None = None) -> UpdateResult:
+        dry_run, window, margin = options.dry_run, options.window, options.margin
         if self.decided is not None and not dry_run:
             return self._as_decided(window)
         new_test = self.version.test
         drift = measure_drift(
-            self.old_rows, self.version.train + new_test, permutations=permutations
+            self.old_rows, self.version.train + new_test, permutations=options.permutations
         ).as_dict()
         champion = current_champion(self.folder, self.store, before=self.version.number)
         summary, champion_scored = recheck(self.task, champion, self.old_test, new_test)
@@ -207,9 +210,11 @@ class Update:
         with exclusive(self.folder):
             store = RunStore(self.store.path)  # writable, under the folder's lock
             self._claim(store, window, drift, summary)
-            chosen, skipped = challengers_for(store, champion, challengers)
+            chosen, skipped = challengers_for(store, champion, options.challengers)
             runs = [(name, _base_config(r, self.version.number)) for name, r in chosen]
-            if warm_start and champion.record.trained:  # the champion trained on from its weights
+            if (
+                options.warm_start and champion.record.trained
+            ):  # the champion trained on from its weights
                 warm = replace(runs[0][1], warm_start=champion.record.key)
                 runs.insert(1, (f"{champion.name} (warm start)", warm))
             records = self._adapt(store, runs, window, worker or Worker())
