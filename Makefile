@@ -33,7 +33,7 @@ $(STAMP): pyproject.toml Makefile
 
 # The main job on bundled data and the bundled models: a bake-off on SST-2 — zero-shot,
 # few-shot (knn), prompt-search, lora, lora+few-shot, encoder-head at two train sizes — ending
-# with the report and the recommendation. About 15-20 minutes on a 2-core CPU after the install
+# with the report and the recommendation. About 20-25 minutes on a 2-core CPU after the install
 # (each training is cut to 2 minutes); the full profile is examples/sst2/experiment-full.yaml
 # (docs/experiments.md).
 demo: $(STAMP)
