@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from bakeoff.cli_errors import user_errors
+from bakeoff.cli_maintenance import drift, update
 from bakeoff.errors import BakeoffError
 from bakeoff.strategy_registry import strategy_names
 
@@ -287,82 +288,9 @@ def predict(
             print(f"{len(lines)} predictions: {out}")
 
 
-@app.command()
-def drift(
-    task_file: Annotated[Path, typer.Option("--task", "-t", help="The task whose data is v1.")],
-    data: Annotated[
-        Path, typer.Option(help="New rows (JSONL/CSV/Parquet with the task's fields).")
-    ],
-    permutations: Annotated[
-        int, typer.Option(min=19, max=9999, help="Permutations per test (p ≥ 1/(N+1)).")
-    ] = 199,
-    fail_on: Annotated[
-        str | None,
-        typer.Option(help="Exit with code 3 when the verdict is at least this: some or strong."),
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="The report as JSON.")] = False,
-) -> None:
-    """How far new rows have drifted from the task's data: inputs (a domain classifier's AUC
-    and the words that separate them), labels, length and vocabulary, each with a permutation
-    test; a verdict none / some / strong (docs/maintenance.md)."""
-    from bakeoff.cli_drift import EXIT_DRIFT, VERDICTS, run_drift
-
-    with user_errors():
-        if fail_on is not None and fail_on not in VERDICTS[1:]:
-            raise BakeoffError(f"--fail-on takes some or strong, not '{fail_on}'")
-        verdict = run_drift(task_file, data, permutations, as_json)
-    if fail_on is not None and VERDICTS.index(verdict) >= VERDICTS.index(fail_on):
-        raise typer.Exit(EXIT_DRIFT)
-
-
-@app.command()
-def update(
-    folder: Annotated[Path, typer.Argument(help="A `bakeoff run` output folder.")],
-    data: Annotated[
-        Path, typer.Option(help="Newly labelled rows (JSONL/CSV/Parquet, the task's fields).")
-    ],
-    dry_run: Annotated[
-        bool, typer.Option(help="Measure only: drift and the champion re-checked, no training.")
-    ] = False,
-    challengers: Annotated[
-        int,
-        typer.Option(min=0, max=20, help="Next-best candidates re-adapted beside the champion's."),
-    ] = 2,
-    window: Annotated[
-        int | None,
-        typer.Option(min=1, help="Train on the newest N versions' new rows (default: all)."),
-    ] = None,
-    margin: Annotated[
-        float | None,
-        typer.Option(
-            min=0, max=1, help="Non-inferiority margin on old rows (default: max_quality_loss)."
-        ),
-    ] = None,
-    permutations: Annotated[
-        int, typer.Option(min=19, max=9999, help="Permutations per drift test.")
-    ] = 199,
-    warm_start: Annotated[
-        bool,
-        typer.Option(
-            help="Also train the champion on from its own weights (a fine-tuned champion), "
-            "beside training it from scratch."
-        ),
-    ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="The result as JSON.")] = False,
-) -> None:
-    """New labelled rows for an experiment: a new data version (split like the task, checked
-    against every earlier row), its drift, the champion re-scored on old and new test rows,
-    the champion's strategy and the next best re-adapted on the grown data, and a promotion
-    only by a stated rule (docs/maintenance.md). Rerun to resume. --dry-run trains nothing and
-    exits 3 when re-adapting should be considered."""
-    from bakeoff.cli_update import EXIT_CONSIDER, run_update
-    from bakeoff.update.flow import UpdateOptions
-
-    options = UpdateOptions(dry_run, challengers, window, margin, permutations, warm_start)
-    with user_errors():
-        consider = run_update(folder, data, options, as_json)
-    if consider:
-        raise typer.Exit(EXIT_CONSIDER)
+# `bakeoff drift` and `bakeoff update`: new data against an experiment (cli_maintenance.py)
+app.command()(drift)
+app.command()(update)
 
 
 @app.command()

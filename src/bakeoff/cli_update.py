@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 
 from bakeoff.cli_drift import new_rows
 from bakeoff.cli_output import console
-from bakeoff.update.flow import UpdateOptions
+
+if TYPE_CHECKING:
+    from bakeoff.update.flow import UpdateOptions
 
 EXIT_CONSIDER = 3  # --dry-run: drift, or the champion got significantly worse on the new rows
 
