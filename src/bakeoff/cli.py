@@ -127,7 +127,10 @@ def run(
     lr: Annotated[float | None, typer.Option(help="Learning rate (default per method).")] = None,
     batch_size: Annotated[int, typer.Option(help="Training batch size.")] = 8,
     grad_accum: Annotated[int, typer.Option(help="Gradient accumulation steps.")] = 1,
-    max_length: Annotated[int, typer.Option(help="Longest training row, tokens.")] = 256,
+    max_length: Annotated[
+        int | None,
+        typer.Option(help="Longest training row, tokens (default: the model's context)."),
+    ] = None,
     max_steps: Annotated[int | None, typer.Option(help="Stop training after N steps.")] = None,
     min_steps: Annotated[
         int | None,
@@ -163,6 +166,13 @@ def run(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Print only errors and the final summary.")
     ] = False,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            help="Print each trained run's schedule (steps, lr, evaluations) and why, then stop "
+            "without training."
+        ),
+    ] = False,
 ) -> None:
     """Run a bake-off. With EXPERIMENT: the whole grid of the experiment file (strategies ×
     train sizes × seeds × wordings); with --task: the strategies given here. Either way the
@@ -177,7 +187,7 @@ def run(
         from bakeoff.cli_experiment import run_experiment
 
         with user_errors():
-            run_experiment(experiment, out, trust_remote_code)
+            run_experiment(experiment, out, trust_remote_code, explain=explain)
         return
     from bakeoff.cli_experiment import run_task
 
@@ -230,6 +240,7 @@ def run(
             training={k: v for k, v in train.items() if v is not None},
             own_settings=own_settings,
             backend=_backend_options(trust_remote_code, threads, concurrency, inference_precision),
+            explain=explain,
         )
 
 

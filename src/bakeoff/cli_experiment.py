@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+from rich.markup import escape
 from rich.table import Table
 
 from bakeoff.cli_output import (
@@ -20,12 +21,14 @@ from bakeoff.config import settings_error
 from bakeoff.errors import BakeoffError
 
 
-def run_experiment(path: Path, out: Path | None, trust_remote_code: bool) -> None:
+def run_experiment(
+    path: Path, out: Path | None, trust_remote_code: bool, *, explain: bool = False
+) -> None:
     from bakeoff.experiment.spec import load_experiment
 
     spec = load_experiment(path)
     trust = trust_remote_code or spec.trust_remote_code
-    _execute(spec, out or Path("runs") / spec.name, spec.backend, trust)
+    _execute(spec, out or Path("runs") / spec.name, spec.backend, trust, explain)
 
 
 def run_task(
@@ -44,6 +47,7 @@ def run_task(
     training: dict[str, Any],
     own_settings: dict[str, dict[str, Any]],
     backend: Any,
+    explain: bool = False,
 ) -> None:
     """`bakeoff run --task …`: the same pipeline as an experiment file, built from flags."""
     from bakeoff.experiment.registry import default_training
@@ -84,7 +88,7 @@ def run_task(
         for field, flag in renamed:
             error = error.replace(field, flag)
         raise BakeoffError(error) from None
-    _execute(spec, out, backend, backend.trust_remote_code)
+    _execute(spec, out, backend, backend.trust_remote_code, explain)
 
 
 def load_task_name(path: Path) -> str:
@@ -96,7 +100,7 @@ def load_task_name(path: Path) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", load_task(path).name).strip("-.") or "task"
 
 
-def _execute(spec: Any, out: Path, backend: Any, trust: bool) -> None:
+def _execute(spec: Any, out: Path, backend: Any, trust: bool, explain: bool = False) -> None:
     from bakeoff.experiment.executor import Worker, is_main_process
     from bakeoff.experiment.grid import Experiment
 
@@ -107,6 +111,9 @@ def _execute(spec: Any, out: Path, backend: Any, trust: bool) -> None:
         f"seeds {spec.seeds}, test rows {len(experiment.splits.test)}; store {out}",
         soft_wrap=True,
     )
+    if explain:
+        print_schedules(experiment)
+        return
     with progress_factory() as progress:
         grid = GridProgress()
         worker = Worker(progress=progress, train_progress=training_bar())
@@ -115,6 +122,23 @@ def _execute(spec: Any, out: Path, backend: Any, trust: bool) -> None:
     if is_main_process():
         _write_results_json(store, experiment, out)
         _report_and_print(store, out)
+
+
+def print_schedules(experiment: Any) -> None:
+    """`--explain`: every trained run's schedule with its reasons; nothing is trained."""
+    from bakeoff.experiment.explain import explain_lines, planned_training
+
+    planned = [
+        p
+        for run in experiment.runs
+        if (p := planned_training(run, experiment.splits_for(run), experiment.task)) is not None
+    ]
+    if not planned:
+        console.print("no trained runs in this grid: nothing to schedule.")
+    for item in planned:
+        for line in explain_lines(item):
+            console.print(escape(line), soft_wrap=True)
+    console.print("[dim]--explain: nothing was run (docs/finetuning.md, the schedule).[/]")
 
 
 def _write_results_json(store: Any, experiment: Any, out: Path) -> None:

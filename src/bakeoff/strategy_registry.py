@@ -22,6 +22,7 @@ from bakeoff.artifacts import register_loader, unregister_loader
 from bakeoff.config import StrictModel, settings_error
 from bakeoff.errors import BakeoffError
 from bakeoff.strategy import Candidate, Strategy
+from bakeoff.task.example import Example
 from bakeoff.task.spec import TaskSpec
 
 Kind = Literal["prompt", "trained"]
@@ -55,6 +56,9 @@ class StrategyInfo:
     settings: type[StrictModel] | None = None  # its own options, validated (extra="forbid")
     settings_key: str | None = None  # where those go in an experiment entry, e.g. `lora:`
     training_defaults: Mapping[str, Any] = field(default_factory=dict)  # e.g. {"lr": 2e-4}
+    # the rows its training loop iterates, from its training settings and the train split,
+    # when that is not the split's length (encoder-head adds same-label concatenations)
+    training_rows: Callable[[dict[str, Any], list[Example]], int] | None = None
     takes_prompt: bool = False  # trained on top of a prompt strategy: `NAME+few-shot` exists
     uses_prompt: bool = True  # False: no instruction, wording or demos (encoder-head)
     # brings its own model (run settings -> its name): runs once whatever `models` lists

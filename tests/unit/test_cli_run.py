@@ -130,3 +130,31 @@ def test_unknown_model_is_a_clear_error(tmp_path: Path) -> None:
 def test_models_lists_bundled() -> None:
     code, output = invoke("models")
     assert code == 0 and "smollm2-135m-instruct" in output and "minilm-l6" in output
+
+
+def test_explain_prints_the_schedule_the_run_then_trains_on(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    task = make_task(tmp_path)
+    out = tmp_path / "out"
+    base = ["run", "--task", str(task), "--model", str(tiny_model_dir), "--out", str(out)]
+    lora = [*base, "--strategy", "lora", "--wordings", "0"]
+    code, output = invoke(*lora, "--strategy", "encoder-head", "--explain")
+    assert code == 0, output
+    assert not out.exists()  # nothing was run or stored
+    lines = output.splitlines()
+    head = next(line for line in lines if line.startswith("lora"))
+    planned = int(head.split("→ ")[1].split(" steps")[0])
+    assert planned >= 150 and "floor of" in output  # 2 classes, few rows: the floor
+    assert any(line.startswith("encoder-head") for line in lines)
+
+    code, output = invoke(*lora, "--epochs", "3", "--explain")
+    assert code == 0 and "3 epochs of" in output and "set by you" in output
+
+    code, output = invoke(*base, "--strategy", "zero-shot", "--explain")
+    assert code == 0 and "no trained runs" in output
+
+    code, output = invoke(*lora, "--quiet")
+    assert code == 0, output
+    record = json.loads((out / "results.json").read_text())["runs"][0]
+    assert record["training"]["schedule"]["steps"] == planned

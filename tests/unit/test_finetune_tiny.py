@@ -144,3 +144,24 @@ def test_answer_only_logits_give_the_same_loss_and_gradients(
     assert sparse_grads.keys() == full_grads.keys() and sparse_grads
     for name, grad in sparse_grads.items():
         torch.testing.assert_close(grad, full_grads[name], rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize(("words", "message"), [(300, None), (600, "the model's context of 512")])
+def test_rows_train_whole_up_to_the_model_context(
+    tmp_path: Path, tiny_model_dir: Path, words: int, message: str | None
+) -> None:
+    """No length cap by default: a row of ~300 tokens trains (it used to need --max-length);
+    only rows past the model's positions (512 in the tiny model) are an error."""
+    task = make_task(tmp_path)
+    data = tmp_path / "data.jsonl"
+    rows = [json.loads(line) for line in data.read_text().splitlines()]
+    for row in rows:
+        row["text"] = " ".join([row["text"]] * (words // 3))
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    args = ["run", "--task", str(task), "--model", str(tiny_model_dir), "--out"]
+    args += [str(tmp_path / "o"), "--strategy", "lora", "--max-steps", "2", "--wordings", "0"]
+    result = CliRunner().invoke(app, args)
+    if message is None:
+        assert result.exit_code == 0, result.output
+    else:
+        assert result.exit_code == 2 and message in " ".join(result.output.split())

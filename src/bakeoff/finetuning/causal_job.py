@@ -36,7 +36,7 @@ class CausalJob:
         task: TaskSpec,
         train: list[Example],
         validation: list[Example],
-        max_length: int,
+        max_length: int | None,
         seed: int,
         answer_logits_only: bool = True,
     ):
@@ -50,6 +50,7 @@ class CausalJob:
         self.train_probe = random.Random(seed).sample(train, min(len(train), 256))
         prompts = candidate.prompts([ex.text for ex in train])
         self.rows: list[tuple[list[int], list[int]]] = []
+        limit = max_length or lm.context_tokens
         too_long = 0
         longest = 0
         for ex, prompt in zip(train, prompts, strict=True):
@@ -57,14 +58,16 @@ class CausalJob:
             answer_ids = lm.encode_continuation(answer_text(candidate, lm, ex))
             ids = prompt_ids + answer_ids
             longest = max(longest, len(ids))
-            if len(ids) > max_length:
+            if len(ids) > limit:
                 too_long += 1
             self.rows.append((ids, [IGNORE] * len(prompt_ids) + answer_ids))
         if too_long:
+            what = "the model's context of" if max_length is None else "--max-length"
+            fix = "" if max_length is None else f"raise --max-length to {longest}, "
             raise BakeoffError(
                 f"{task.where}: {too_long} of {len(train)} training rows are longer than "
-                f"--max-length {max_length} tokens (prompt + answer; the longest is {longest}) — "
-                f"raise --max-length to {longest}, use fewer shots, or shorten the inputs."
+                f"{what} {limit} tokens (prompt + answer; the longest is {longest}) — "
+                f"{fix}use fewer shots, or shorten the inputs."
             )
         self.lengths = [len(ids) for ids, _ in self.rows]
 

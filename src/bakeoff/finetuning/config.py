@@ -23,7 +23,12 @@ class TrainConfig(StrictModel):
     lr: float | None = Field(default=None, gt=0, lt=1, description="Unset: the method's default.")
     batch_size: int = Field(default=8, ge=1, le=1024)
     grad_accum: int = Field(default=1, ge=1, le=256)
-    max_length: int = Field(default=256, ge=8, le=32768)
+    max_length: int | None = Field(
+        default=None,
+        ge=8,
+        le=32768,
+        description="Longest training row in tokens; unset: any row that fits the model's context.",
+    )
     warmup_ratio: float | None = Field(default=None, ge=0, lt=1)
     weight_decay: float = Field(default=0.0, ge=0, lt=1)
     max_grad_norm: float | None = Field(

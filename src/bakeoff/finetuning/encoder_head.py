@@ -35,6 +35,7 @@ from bakeoff.strategy import Prediction, RunContext
 from bakeoff.task.example import Example
 from bakeoff.task.spec import TaskSpec
 
+ENCODER_MAX_TOKENS = 256  # MiniLM was trained on inputs up to 256 word pieces
 PROTOTYPE_SCALE = 20.0  # cosine logits × scale: a confident but not saturated start
 
 
@@ -278,7 +279,7 @@ class EncoderHead:
             embedder.tokenizer,
             task,
             self.settings.encoder,
-            min(self.train_config.max_length, 256),
+            min(self.train_config.max_length or ENCODER_MAX_TOKENS, ENCODER_MAX_TOKENS),
         )
         job = EncoderJob(candidate, train, validation, self.settings, ctx.seed)
         if self.settings.prototype_init and ctx.warm_start is None:

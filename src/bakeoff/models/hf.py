@@ -109,6 +109,11 @@ class HFCausalLM:
 
     # --- text <-> tokens -------------------------------------------------------------
     @property
+    def context_tokens(self) -> int:
+        """The longest sequence the model's positions cover (2048 when its config is silent)."""
+        return int(getattr(self.model.config, "max_position_embeddings", None) or 2048)
+
+    @property
     def has_chat_template(self) -> bool:
         return bool(getattr(self.tokenizer, "chat_template", None))
 

@@ -1,0 +1,57 @@
+"""`bakeoff run --explain`: the schedule each trained run would train on, and why, computed from
+the data (rows, classes, validation rows) without loading a model or training anything."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bakeoff.experiment.plan import RunConfig
+from bakeoff.finetuning.config import TrainConfig
+from bakeoff.finetuning.schedule import Schedule, plan_schedule
+from bakeoff.task.data import Splits
+from bakeoff.task.spec import TaskSpec
+
+
+@dataclass(frozen=True)
+class PlannedTraining:
+    run: RunConfig
+    rows: int  # the rows the loop iterates (encoder-head: with its same-label concatenations)
+    schedule: Schedule
+    budget_minutes: float | None  # the schedule is cut to fit once steps 2–6 are timed
+
+
+def planned_training(run: RunConfig, splits: Splits, task: TaskSpec) -> PlannedTraining | None:
+    """The schedule `run` will be given (finetuning/schedule.py); None for untrained runs."""
+    resolved = run.resolved
+    if resolved.kind != "trained":
+        return None
+    info = resolved.main
+    training = run.settings["training"]
+    cfg = TrainConfig.model_validate(training["train"])
+    rows = info.training_rows(training, splits.train) if info.training_rows else len(splits.train)
+    classes = len(task.label_names) if task.kind == "classification" else 0
+    schedule = plan_schedule(
+        cfg,
+        info.training_defaults,
+        rows=rows,
+        classes=classes,
+        validation_rows=len(splits.validation),
+    )
+    return PlannedTraining(run, rows, schedule, cfg.max_minutes)
+
+
+def explain_lines(planned: PlannedTraining) -> list[str]:
+    """The schedule in words: every number with its reason."""
+    s = planned.schedule
+    lines = [
+        f"{planned.run.label} (seed {planned.run.seed}): {planned.rows} training rows → "
+        f"{s.steps} steps ({s.epochs:.1f} epochs), lr {s.lr:.2g}, warm-up {s.warmup_steps}, "
+        f"validated every {s.eval_every} steps on {s.eval_rows} rows"
+    ]
+    lines += [f"  {name}: {why}" for name, why in s.reasons.items()]
+    if planned.budget_minutes is not None:
+        lines.append(
+            f"  budget: at most {planned.budget_minutes:g} minutes — steps 2–6 are timed and "
+            "the steps cut to fit, the learning rate still decaying to 0"
+        )
+    return lines
