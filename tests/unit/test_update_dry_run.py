@@ -152,10 +152,34 @@ def test_update_adapts_challengers_decides_and_resumes(
     from bakeoff.serve.source import resolve
 
     served = resolve(experiment)  # serving follows a promotion
+    promoted_line = "Promoted by `bakeoff update` at data version v2"
     if decision["promoted"]:
         assert served.name == decision["promoted"] and served.info["data_version"] == 2
-    else:
-        assert served.name == decision["champion"] and "data_version" not in served.info
+        assert f"## Champion: {decision['promoted']}" in history and promoted_line in history
+        return
+    assert served.name == decision["champion"] and "data_version" not in served.info
+    assert f"## Champion: {decision['champion']}" in history and promoted_line not in history
+
+    # the other outcome, stored as a promotion would be: report and serve follow the promoted run
+    from bakeoff.experiment.store import RunStore
+
+    store = RunStore(experiment / "bakeoff.sqlite")
+    record = store.promotions()[0]
+    first = resumed["challengers"][0]
+    name = decision["challenges"][0]["challenger"]
+    record["decision"] = {**decision, "promoted": name, "promoted_key": first["key"]}
+    store.put_promotion(record)
+    store.close()
+    code, output = invoke("report", str(experiment))
+    assert code == 0, output
+    champion = (experiment / "report.md").read_text().split("## Champion: ")[1]
+    assert champion.startswith(name) and promoted_line in champion and first["key"] in champion
+    assert (
+        promoted_line.replace("`bakeoff update`", "<code>bakeoff update</code>")
+        in (experiment / "report.html").read_text()
+    )
+    served = resolve(experiment)
+    assert served.name == name and served.info["data_version"] == 2
 
 
 def test_warm_start_trains_the_champion_on_from_its_own_weights(

@@ -264,6 +264,19 @@ class RunStore:
         rows = self._table_rows("SELECT record FROM promotions ORDER BY version")
         return [json.loads(r[0]) for r in rows]
 
+    def last_promotion(self, before: int | None = None) -> tuple[dict[str, Any], RunRecord] | None:
+        """The last update that promoted a challenger (of a version below `before`, if given):
+        its decision record and the promoted run; None while the experiment's pick holds."""
+        promoted = [
+            p
+            for p in self.promotions()
+            if p["decision"]["promoted_key"] and (before is None or p["version"] < before)
+        ]
+        if not promoted:
+            return None
+        key = promoted[-1]["decision"]["promoted_key"]
+        return promoted[-1], next(r for r in self.update_runs() if r.key == key)
+
     def put_promotion(self, record: dict[str, Any]) -> None:
         self._put_numbered("promotions", record["version"], record, "decision")
 

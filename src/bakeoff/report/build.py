@@ -183,7 +183,8 @@ def build_report(store: RunStore, constraints: dict[str, Any] | None = None) -> 
         "history": history(store),
         "searches": _searches(ranked, by_key, metric),
         "recommendation": recommendation.as_dict(),
-        "champion": _champion(champion, champion_run),
+        "champion": _promoted_champion(store, recommendation.choice)
+        or _champion(champion, champion_run),
     }
 
 
@@ -338,6 +339,24 @@ def _champion(champion: dict[str, Any] | None, run: Run | None) -> dict[str, Any
         "model": champion["model"],
         "artifact": run.artifact,
         "describe": run.candidate,
+    }
+
+
+def _promoted_champion(store: RunStore, recommended: str | None) -> dict[str, Any] | None:
+    """After `bakeoff update` promoted a challenger, that run is the champion (and what
+    `bakeoff serve` serves); the ranking above stays the experiment's own."""
+    promotion = store.last_promotion()
+    if promotion is None:
+        return None
+    decision, run = promotion
+    return {
+        "name": decision["decision"]["promoted"],
+        "run": run.key,
+        "model": run.model,
+        "artifact": run.artifact,
+        "describe": run.candidate,
+        "promoted_at": decision["version"],
+        "recommended": recommended,
     }
 
 

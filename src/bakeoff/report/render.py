@@ -147,6 +147,16 @@ def render_markdown(report: dict[str, Any]) -> str:
             "",
             f"Artifact: `{champion['artifact']}`",
             "",
+            *(
+                [
+                    f"Promoted by `bakeoff update` at data version v{champion['promoted_at']}, "
+                    f"in place of the experiment's recommendation ({champion['recommended']}); "
+                    "`bakeoff serve` serves it.",
+                    "",
+                ]
+                if champion.get("promoted_at")
+                else []
+            ),
             "```",
             str(champion["describe"].get("example_prompt", "")),
             "```",

@@ -23,13 +23,11 @@ def _promoted(folder: Path) -> Served | None:
     """The champion promoted by the last `bakeoff update` that promoted one, if any."""
     from bakeoff.experiment.store import RunStore
 
-    store = RunStore.open_existing(folder)
-    decided = [p for p in store.promotions() if p["decision"]["promoted_key"]]
-    if not decided:
+    promotion = RunStore.open_existing(folder).last_promotion()
+    if promotion is None:
         return None
-    last = decided[-1]
-    key = last["decision"]["promoted_key"]
-    record = next(r for r in store.update_runs() if r.key == key)
+    last, record = promotion
+    key = record.key
     info = {
         "candidate": last["decision"]["promoted"],
         "model": record.model,

@@ -66,19 +66,22 @@ class UpdateResult:
     already_decided: bool = False  # the same update asked for again: its stored result
 
 
-def current_champion(folder: Path, store: RunStore, before: int) -> Champion:
-    """The champion when version `before` arrived: the last challenger promoted by an earlier
-    update, else the experiment's recommendation."""
+def experiment_report(store: RunStore) -> dict[str, Any]:
+    """The experiment's report: its ranking and recommendation (built once per update)."""
     from bakeoff.report.build import build_report
 
-    promoted = [
-        p for p in store.promotions() if p["decision"]["promoted_key"] and p["version"] < before
-    ]
-    if promoted:
-        last = promoted[-1]["decision"]
-        record = next(r for r in store.update_runs() if r.key == last["promoted_key"])
-        return Champion(last["promoted"], record, folder / "runs" / record.key / "artifact")
-    report = build_report(store)
+    return build_report(store)
+
+
+def current_champion(
+    folder: Path, store: RunStore, before: int, report: dict[str, Any]
+) -> Champion:
+    """The champion when version `before` arrived: the last challenger promoted by an earlier
+    update, else the experiment's recommendation (`report`: experiment_report)."""
+    promotion = store.last_promotion(before)
+    if promotion is not None:
+        decision, record = promotion[0]["decision"], promotion[1]
+        return Champion(decision["promoted"], record, folder / "runs" / record.key / "artifact")
     name = report["recommendation"]["choice"]
     if name is None:
         raise BakeoffError(f"{folder}: no finished runs, so no champion — run the experiment")
@@ -87,16 +90,13 @@ def current_champion(folder: Path, store: RunStore, before: int) -> Champion:
     return Champion(name, record, folder / "runs" / primary / "artifact")
 
 
-def _ranked_records(store: RunStore) -> list[tuple[str, RunRecord]]:
-    from bakeoff.report.build import build_report
-
-    report = build_report(store)
+def _ranked_records(store: RunStore, report: dict[str, Any]) -> list[tuple[str, RunRecord]]:
     by_key = {r.key: r for r in store.runs()}
     return [(c["name"], by_key[c["primary"]]) for c in report["candidates"]]
 
 
 def challengers_for(
-    store: RunStore, champion: Champion, count: int
+    store: RunStore, champion: Champion, count: int, report: dict[str, Any]
 ) -> tuple[list[tuple[str, RunRecord]], list[str]]:
     """The champion's own candidate first, then the next best of other strategies; candidates
     that learn from no labelled rows (zero-shot, a search on validation) would come out the
@@ -104,7 +104,7 @@ def challengers_for(
     chosen: list[tuple[str, RunRecord]] = []
     skipped: list[str] = []
     seen = set()
-    for name, record in [(champion.name, champion.record), *_ranked_records(store)]:
+    for name, record in [(champion.name, champion.record), *_ranked_records(store, report)]:
         identity = _base_config(record).key  # a promoted v2 run is its v1 candidate again
         if len(chosen) > count or identity in seen:
             continue
@@ -203,14 +203,15 @@ class Update:
         drift = measure_drift(
             self.old_rows, self.version.train + new_test, permutations=options.permutations
         ).as_dict()
-        champion = current_champion(self.folder, self.store, before=self.version.number)
+        report = experiment_report(self.store)
+        champion = current_champion(self.folder, self.store, self.version.number, report)
         summary, champion_scored = recheck(self.task, champion, self.old_test, new_test)
         if dry_run:
             return UpdateResult(self.version, drift, summary, [], None, [])
         with exclusive(self.folder):
             store = RunStore(self.store.path)  # writable, under the folder's lock
             self._claim(store, window, drift, summary)
-            chosen, skipped = challengers_for(store, champion, options.challengers)
+            chosen, skipped = challengers_for(store, champion, options.challengers, report)
             runs = [(name, _base_config(r, self.version.number)) for name, r in chosen]
             if (
                 options.warm_start and champion.record.trained
