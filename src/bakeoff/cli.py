@@ -396,12 +396,21 @@ def serve(
     allow_remote: Annotated[
         bool, typer.Option(help="Allow a candidate whose model is a remote API endpoint.")
     ] = False,
+    follow_seconds: Annotated[
+        float,
+        typer.Option(
+            help="A run folder: check for a champion promoted by `bakeoff update` this often "
+            "and swap to it between micro-batches (0: only on POST /v1/reload)."
+        ),
+    ] = 10.0,
 ) -> None:
-    """Serve a candidate over HTTP: POST /v1/predict, GET /health, GET /info."""
+    """Serve a candidate over HTTP: POST /v1/predict, GET /health, GET /info, POST /v1/reload.
+    Serving a run folder without --candidate follows its champion (docs/serving.md)."""
     import os
 
     from bakeoff.cli_output import console
     from bakeoff.serve.app import ServeSettings, create_app
+    from bakeoff.serve.follow import Follower, Live
     from bakeoff.serve.source import resolve
     from bakeoff.strategy_registry import load_candidate
 
@@ -410,13 +419,27 @@ def serve(
         task, model = load_candidate(served.artifact, allow_remote)
         token = os.environ.get(token_env) or None
         settings = ServeSettings(
-            max_batch, max_queue, batch_wait_ms, max_inputs, max_input_chars, token
+            max_batch,
+            max_queue,
+            batch_wait_ms,
+            max_inputs,
+            max_input_chars,
+            token,
+            follow_seconds or None,
         )
-        api = create_app(model, task, served.info, settings)
+        follower = None
+        if candidate is None and (folder / "bakeoff.sqlite").exists():
+            follower = Follower(folder, Live(model, served.info), allow_remote)
+        api = create_app(model, task, served.info, settings, follower)
     import uvicorn
 
     auth = f"bearer token from ${token_env}" if token else "none"
-    console.print(f"serving {served.name} on http://{host}:{port} (auth: {auth})")
+    following = (
+        f"; following the folder's champion (every {follow_seconds:g} s and POST /v1/reload)"
+        if follower is not None
+        else ""
+    )
+    console.print(f"serving {served.name} on http://{host}:{port} (auth: {auth}){following}")
     uvicorn.run(api, host=host, port=port, log_level="warning")
 
 

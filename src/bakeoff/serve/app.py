@@ -3,19 +3,24 @@
     POST /v1/predict   {"inputs": ["text", ...]}  or  {"inputs": [{"field": ...}, ...]}
                        -> {"predictions": [{"output", "probabilities"}], "candidate", ...}
     GET  /health       liveness and queue depth
-    GET  /info         the candidate, its measured metrics and cost
+    GET  /info         the candidate, its measured metrics and cost (and data version)
+    POST /v1/reload    serve the folder's champion now, if `bakeoff update` promoted another
 
 Bad requests get a 4xx with a message that says what to change; a full queue gets 503 with
 Retry-After; a request the model fails on gets its own 500 (the others in its micro-batch are
 answered). With a bearer token configured, every path but /health needs it — checked before
-the body is read — and the interactive docs are off.
+the body is read — and the interactive docs are off. Serving a run folder, the server follows
+its champion (serve/follow.py): a promoted challenger replaces it between micro-batches.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +32,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bakeoff.errors import ProblemsError
 from bakeoff.serve.batcher import MicroBatcher, QueueFull
-from bakeoff.strategy import Candidate
+from bakeoff.serve.follow import Follower, Live
+from bakeoff.strategy import Candidate, Prediction
 from bakeoff.task.example import Example
 from bakeoff.task.load import RawRow, ReadResult
 from bakeoff.task.spec import TaskSpec
@@ -42,6 +48,7 @@ class ServeSettings:
     max_inputs: int = 64  # rows per request
     max_input_chars: int = 4000
     token: str | None = None  # bearer token; None = no auth
+    follow_seconds: float | None = None  # check the folder's champion this often (None: never)
 
 
 class PredictRequest(BaseModel):
@@ -78,17 +85,48 @@ def _examples(task: TaskSpec, inputs: list[str | dict[str, Any]]) -> list[Exampl
 
 
 def create_app(
-    candidate: Candidate, task: TaskSpec, info: dict[str, Any], settings: ServeSettings
+    candidate: Candidate,
+    task: TaskSpec,
+    info: dict[str, Any],
+    settings: ServeSettings,
+    follower: Follower | None = None,
 ) -> FastAPI:
-    batcher = MicroBatcher(
-        candidate.predict, settings.max_batch, settings.max_queue, settings.batch_wait_ms
-    )
+    """`follower`: the run folder whose champion to follow (None: the candidate is pinned)."""
+    pinned = Live(candidate, info)
+
+    def live() -> Live:
+        return follower.live if follower is not None else pinned
+
+    def answer(examples: Sequence[Example]) -> list[tuple[Prediction, str | None]]:
+        now = live()  # read once: the whole batch is answered by one candidate
+        name = now.info.get("candidate")
+        return [(p, name) for p in now.candidate.predict(examples)]
+
+    batcher = MicroBatcher(answer, settings.max_batch, settings.max_queue, settings.batch_wait_ms)
+    loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bakeoff-reload")
+
+    async def check() -> bool:
+        assert follower is not None
+        return await asyncio.get_running_loop().run_in_executor(loader, follower.check)
+
+    async def watch(every: float) -> None:
+        while True:
+            await asyncio.sleep(every)
+            await check()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         batcher.start()
+        watcher = None
+        if follower is not None and settings.follow_seconds:
+            watcher = asyncio.get_running_loop().create_task(watch(settings.follow_seconds))
         yield
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
         await batcher.stop()
+        loader.shutdown(wait=True)
 
     docs = {} if settings.token is None else {"docs_url": None, "redoc_url": None}
     app = FastAPI(title="bakeoff", lifespan=lifespan, **docs)  # type: ignore[arg-type]
@@ -139,16 +177,31 @@ def create_app(
                 )
         start = time.perf_counter()
         try:
-            preds = await batcher.submit(examples)
+            answered = await batcher.submit(examples)
         except QueueFull as exc:
             raise HTTPError(503, f"busy: {exc}; retry shortly", {"Retry-After": "1"}) from None
         except Exception as exc:  # the model failed on this request alone (see batcher)
             raise HTTPError(500, f"the model failed on this request: {exc}") from None
         return {
-            "candidate": info.get("candidate"),
-            "predictions": [{"output": p.output, "probabilities": p.probabilities} for p in preds],
+            "candidate": answered[0][1],  # a request is never split across batches
+            "predictions": [
+                {"output": p.output, "probabilities": p.probabilities} for p, _ in answered
+            ],
             "latency_ms": 1000 * (time.perf_counter() - start),
         }
+
+    @app.post("/v1/reload")
+    async def reload() -> dict[str, Any]:
+        if follower is None:
+            raise HTTPError(
+                409,
+                "this server serves a pinned candidate (an artifact folder or --candidate); "
+                "serve the run folder without --candidate to follow its champion",
+            )
+        swapped = await check()
+        if follower.last_error is not None:
+            raise HTTPError(500, f"still serving the previous champion: {follower.last_error}")
+        return {"reloaded": swapped, **_identity(follower.live.info)}
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
@@ -156,8 +209,12 @@ def create_app(
 
     @app.get("/info")
     async def about() -> dict[str, Any]:
+        follow = (
+            {"follow": follower.status(settings.follow_seconds)} if follower is not None else {}
+        )
         return {
-            **info,
+            **live().info,
+            **follow,
             "task": {"name": task.name, "kind": task.kind, "labels": task.label_names},
             "limits": {
                 "max_inputs": settings.max_inputs,
@@ -168,3 +225,7 @@ def create_app(
         }
 
     return app
+
+
+def _identity(info: dict[str, Any]) -> dict[str, Any]:
+    return {k: info.get(k) for k in ("candidate", "run", "data_version")}

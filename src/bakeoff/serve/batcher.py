@@ -14,21 +14,25 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Generic, TypeVar
 
-from bakeoff.strategy import Prediction
 from bakeoff.task.example import Example
 
-Predict = Callable[[Sequence[Example]], list[Prediction]]
-Item = tuple[list[Example], asyncio.Future[list[Prediction]]]
+Answer = TypeVar("Answer")  # one row's answer: a Prediction, or what the server pairs it with
+Item = tuple[list[Example], asyncio.Future[list[Any]]]
 
 
 class QueueFull(Exception):
     pass
 
 
-class MicroBatcher:
+class MicroBatcher(Generic[Answer]):
     def __init__(
-        self, predict: Predict, max_batch: int = 32, max_queue: int = 256, wait_ms: float = 5
+        self,
+        predict: Callable[[Sequence[Example]], list[Answer]],
+        max_batch: int = 32,
+        max_queue: int = 256,
+        wait_ms: float = 5,
     ):
         self.predict = predict
         self.max_batch, self.max_queue, self.wait = max_batch, max_queue, wait_ms / 1000
@@ -48,10 +52,10 @@ class MicroBatcher:
             await asyncio.gather(self.worker, return_exceptions=True)
         self.executor.shutdown(wait=True)
 
-    async def submit(self, examples: list[Example]) -> list[Prediction]:
+    async def submit(self, examples: list[Example]) -> list[Answer]:
         if self.queued_rows + len(examples) > self.max_queue:
             raise QueueFull(f"{self.queued_rows} rows already queued (limit {self.max_queue})")
-        future: asyncio.Future[list[Prediction]] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[list[Answer]] = asyncio.get_running_loop().create_future()
         self.queued_rows += len(examples)
         await self.queue.put((examples, future))
         return await future
@@ -72,7 +76,7 @@ class MicroBatcher:
             rows += len(item[0])
         return items
 
-    async def _predict(self, examples: list[Example]) -> list[Prediction]:
+    async def _predict(self, examples: list[Example]) -> list[Answer]:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, self.predict, examples)
 
