@@ -2,6 +2,8 @@
 
     .venv/bin/python benchmarks/learning_curves.py --dataset sst2 trec \\
         --per-class 8 32 128 --strategies lora encoder-head --seeds-small 3
+    .venv/bin/python benchmarks/learning_curves.py --dataset sst2 --per-class 8 \\
+        --strategies prompt-tuning --no-zero-shot --tag pt     # more strategies, same cells
 
 Each (dataset, labels per class) cell is a real `bakeoff run` of an experiment file written
 under runs/learning-curves/ (so an interrupted benchmark resumes where it stopped, and every
@@ -139,6 +141,12 @@ def main() -> None:
     parser.add_argument(
         "--out", type=Path, default=REPO / "benchmarks/results/learning_curves.json"
     )
+    parser.add_argument(
+        "--tag",
+        default="",
+        help="Folder suffix: add strategies to measured cells without rerunning their runs "
+        "(the cell's JSON merges runs by strategy and seed).",
+    )
     parser.add_argument("--table", action="store_true", help="Print the tables from --out.")
     args = parser.parse_args()
     if args.table:
@@ -156,14 +164,19 @@ def main() -> None:
             if args.zero_shot and per_class == smallest:
                 strategies.append("zero-shot")  # no train axis: one run per dataset
             text = experiment_yaml(dataset, per_class, strategies, seeds, args.test_size)
-            data = run_cell(OUT / f"{dataset}-{per_class}", text)
+            suffix = f"-{args.tag}" if args.tag else ""
+            data = run_cell(OUT / f"{dataset}-{per_class}{suffix}", text)
+            cell = results.get(f"{dataset}/{per_class}", {"runs": []})
+            new = [summarise(r) for r in data["runs"]]
+            replaced = {(r["strategy"], r["seed"]) for r in new}
+            kept = [r for r in cell["runs"] if (r["strategy"], r["seed"]) not in replaced]
             results[f"{dataset}/{per_class}"] = {
                 "dataset": dataset,
                 "per_class": per_class,
                 "rows": per_class * CLASSES[dataset],
-                "wall_seconds": data["wall_seconds"],
+                "wall_seconds": cell.get("wall_seconds", 0) + data["wall_seconds"],
                 "majority": majority_baseline(data),
-                "runs": [summarise(r) for r in data["runs"]],
+                "runs": kept + new,  # a cell grows by folders (--tag): each run once
             }
             args.out.write_text(
                 json.dumps({"machine": machine_summary(), "cells": results}, indent=2) + "\n",
