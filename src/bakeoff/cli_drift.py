@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from rich.markup import escape
 
 from bakeoff.cli_output import console
-from bakeoff.errors import ProblemsError
+from bakeoff.errors import BakeoffError, ProblemsError
 
 if TYPE_CHECKING:
     from bakeoff.task.example import Example
@@ -30,6 +30,25 @@ def new_rows(path: Path, task: TaskSpec) -> list[Example]:
     if problems:
         raise ProblemsError(f"{path}: the new data has problems; fix them and rerun", problems)
     return checked.examples
+
+
+def rows_of_task(path: Path, task: TaskSpec) -> list[Example]:
+    """Every row of another task file's data (all its splits), as new rows for `task`: read by
+    its own fields, and refused when its kind or labels differ from `task`'s."""
+    from bakeoff.task.data import load_splits
+    from bakeoff.task.spec import load_task
+
+    other = load_task(path)
+    if other.kind != task.kind:
+        raise BakeoffError(f"{path}: a {other.kind} task; the experiment's is {task.kind}")
+    unknown = sorted(set(other.label_names) - set(task.label_names))
+    if unknown:
+        raise BakeoffError(
+            f"{path}: labels {', '.join(unknown)} are not among the experiment's "
+            f"({', '.join(task.label_names)}) — new labels need a new experiment for now"
+        )
+    splits = load_splits(other)
+    return splits.train + splits.validation + splits.test
 
 
 def run_drift(task_file: Path, data: Path, permutations: int, as_json: bool) -> str:

@@ -43,8 +43,18 @@ def drift(
 def update(
     folder: Annotated[Path, typer.Argument(help="A `bakeoff run` output folder.")],
     data: Annotated[
-        Path, typer.Option(help="Newly labelled rows (JSONL/CSV/Parquet, the task's fields).")
-    ],
+        Path | None,
+        typer.Option(help="Newly labelled rows (JSONL/CSV/Parquet, the task's fields)."),
+    ] = None,
+    task_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--task",
+            "-t",
+            help="Or a task file whose data (all its splits) are the new rows: the same kind "
+            "and labels, its own fields.",
+        ),
+    ] = None,
     dry_run: Annotated[
         bool, typer.Option(help="Measure only: drift and the champion re-checked, no training.")
     ] = False,
@@ -84,6 +94,6 @@ def update(
 
     options = UpdateOptions(dry_run, challengers, window, margin, permutations, warm_start)
     with user_errors():
-        consider = run_update(folder, data, options, as_json)
+        consider = run_update(folder, data, task_file, options, as_json)
     if consider:
         raise typer.Exit(EXIT_CONSIDER)

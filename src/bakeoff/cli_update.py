@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 
-from bakeoff.cli_drift import new_rows
+from bakeoff.cli_drift import new_rows, rows_of_task
 from bakeoff.cli_output import console
+from bakeoff.errors import BakeoffError
 
 if TYPE_CHECKING:
     from bakeoff.update.flow import UpdateOptions
@@ -17,9 +18,11 @@ if TYPE_CHECKING:
 EXIT_CONSIDER = 3  # --dry-run: drift, or the champion got significantly worse on the new rows
 
 
-def run_update(folder: Path, data: Path, options: UpdateOptions, as_json: bool) -> bool:
-    """Run (or with `options.dry_run` only measure) an update; True when a dry run finds that
-    re-adapting should be considered."""
+def run_update(
+    folder: Path, data: Path | None, task_file: Path | None, options: UpdateOptions, as_json: bool
+) -> bool:
+    """Run (or with `options.dry_run` only measure) an update with the rows of `data` or of
+    `task_file`'s data; True when a dry run finds that re-adapting should be considered."""
     from bakeoff.cli_output import progress_factory, training_bar
     from bakeoff.experiment.executor import Worker
     from bakeoff.experiment.spec import ExperimentSpec
@@ -27,9 +30,16 @@ def run_update(folder: Path, data: Path, options: UpdateOptions, as_json: bool) 
     from bakeoff.task.spec import load_task
     from bakeoff.update.flow import Update
 
+    if (data is None) == (task_file is None):
+        raise BakeoffError("give the new rows as --data FILE or as --task NEW_TASK.yaml (one)")
     recorded = ExperimentSpec.model_validate(RunStore.open_existing(folder).experiment())
-    rows = new_rows(data, load_task(recorded.task_path.resolve()))
-    update = Update(folder, rows, str(data))
+    task = load_task(recorded.task_path.resolve())
+    if data is not None:
+        rows, source = new_rows(data, task), str(data)
+    else:
+        assert task_file is not None
+        rows, source = rows_of_task(task_file, task), str(task_file)
+    update = Update(folder, rows, source)
     with progress_factory() as progress:
         worker = Worker(progress=progress, train_progress=training_bar())
         result = update.run(options, worker)

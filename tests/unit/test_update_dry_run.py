@@ -231,3 +231,30 @@ def _update_runs(out: Path) -> list[dict]:  # type: ignore[type-arg]
     rows = [json.loads(r[0]) for r in db.execute("SELECT record FROM update_runs")]
     db.close()
     return rows
+
+
+def test_the_new_rows_may_come_as_a_task_file(experiment: Path) -> None:
+    """`--task NEW.yaml`: its data's rows (all splits, its own field names) are the version, as
+    the same rows given with --data would be; another kind or new labels are refused."""
+    folder = experiment.parent
+    rows = [json.loads(line) for line in new_rows(folder).read_text().splitlines()]
+    write_jsonl(folder / "renamed.jsonl", [{"review": r["text"], "y": r["label"]} for r in rows])
+    (folder / "new_task.yaml").write_text(
+        "name: tiny-v2\nkind: classification\ndata: {file: renamed.jsonl}\n"
+        "fields: {input: review, label: y}\nlabels: [positive, negative]\n"
+    )
+    base = ["update", str(experiment), "--dry-run", "--json"]
+    code, by_task = invoke(*base, "--task", str(folder / "new_task.yaml"))
+    assert code == 3, by_task
+    code, by_data = invoke(*base, "--data", str(folder / "new.jsonl"))
+    assert code == 3, by_data
+    assert by_task.strip().splitlines()[-1] == by_data.strip().splitlines()[-1]
+
+    (folder / "more_labels.yaml").write_text(
+        "name: tiny-v2\nkind: classification\ndata: {file: renamed.jsonl}\n"
+        "fields: {input: review, label: y}\nlabels: [positive, negative, mixed]\n"
+    )
+    code, output = invoke(*base, "--task", str(folder / "more_labels.yaml"))
+    assert code == 2 and "labels mixed are not among the experiment's" in " ".join(output.split())
+    code, output = invoke("update", str(experiment), "--dry-run")
+    assert code == 2 and "--data FILE or as --task" in output
