@@ -429,7 +429,7 @@ def serve(
         )
         follower = None
         if candidate is None and (folder / "bakeoff.sqlite").exists():
-            follower = Follower(folder, Live(model, served.info), allow_remote)
+            follower = Follower(folder, Live(model, served.info, task), allow_remote)
         api = create_app(model, task, served.info, settings, follower)
     import uvicorn
 

@@ -32,23 +32,20 @@ def new_rows(path: Path, task: TaskSpec) -> list[Example]:
     return checked.examples
 
 
-def rows_of_task(path: Path, task: TaskSpec) -> list[Example]:
-    """Every row of another task file's data (all its splits), as new rows for `task`: read by
-    its own fields, and refused when its kind or labels differ from `task`'s."""
+def rows_of_task(path: Path, task: TaskSpec) -> tuple[list[Example], dict[str, str]]:
+    """Every row of another task file's data (all its splits), as new rows for `task`, read by
+    its own fields (refused when its kind differs); and its labels that `task` lacks, with
+    where each is declared."""
     from bakeoff.task.data import load_splits
     from bakeoff.task.spec import load_task
 
     other = load_task(path)
     if other.kind != task.kind:
         raise BakeoffError(f"{path}: a {other.kind} task; the experiment's is {task.kind}")
-    unknown = sorted(set(other.label_names) - set(task.label_names))
-    if unknown:
-        raise BakeoffError(
-            f"{path}: labels {', '.join(unknown)} are not among the experiment's "
-            f"({', '.join(task.label_names)}) — new labels need a new experiment for now"
-        )
+    known = set(task.label_names)
+    unknown = {name: f"{path}: labels" for name in other.label_names if name not in known}
     splits = load_splits(other)
-    return splits.train + splits.validation + splits.test
+    return splits.train + splits.validation + splits.test, unknown
 
 
 def run_drift(task_file: Path, data: Path, permutations: int, as_json: bool) -> str:

@@ -82,6 +82,13 @@ def update(
             "beside training it from scratch."
         ),
     ] = False,
+    extend_labels: Annotated[
+        bool,
+        typer.Option(
+            help="Accept labels the experiment does not have: the label set grows and every "
+            "candidate is re-adapted on it."
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="The result as JSON.")] = False,
 ) -> None:
     """New labelled rows for an experiment: a new data version (split like the task, checked
@@ -94,6 +101,6 @@ def update(
 
     options = UpdateOptions(dry_run, challengers, window, margin, permutations, warm_start)
     with user_errors():
-        consider = run_update(folder, data, task_file, options, as_json)
+        consider = run_update(folder, data, task_file, options, as_json, extend_labels)
     if consider:
         raise typer.Exit(EXIT_CONSIDER)

@@ -13,33 +13,41 @@ from bakeoff.cli_output import console
 from bakeoff.errors import BakeoffError
 
 if TYPE_CHECKING:
+    from bakeoff.task.spec import TaskSpec
     from bakeoff.update.flow import UpdateOptions
 
 EXIT_CONSIDER = 3  # --dry-run: drift, or the champion got significantly worse on the new rows
 
 
 def run_update(
-    folder: Path, data: Path | None, task_file: Path | None, options: UpdateOptions, as_json: bool
+    folder: Path,
+    data: Path | None,
+    task_file: Path | None,
+    options: UpdateOptions,
+    as_json: bool,
+    extend_labels: bool = False,
 ) -> bool:
     """Run (or with `options.dry_run` only measure) an update with the rows of `data` or of
     `task_file`'s data; True when a dry run finds that re-adapting should be considered."""
     from bakeoff.cli_output import progress_factory, training_bar
     from bakeoff.experiment.executor import Worker
-    from bakeoff.experiment.spec import ExperimentSpec
-    from bakeoff.experiment.store import RunStore
-    from bakeoff.task.spec import load_task
-    from bakeoff.update.flow import Update
+    from bakeoff.task.load import read_rows
+    from bakeoff.task.validate import undeclared_labels
+    from bakeoff.update.flow import Update, current_task
+    from bakeoff.update.versions import with_labels
 
     if (data is None) == (task_file is None):
         raise BakeoffError("give the new rows as --data FILE or as --task NEW_TASK.yaml (one)")
-    recorded = ExperimentSpec.model_validate(RunStore.open_existing(folder).experiment())
-    task = load_task(recorded.task_path.resolve())
+    task = current_task(folder)
     if data is not None:
-        rows, source = new_rows(data, task), str(data)
+        added = _new_labels(undeclared_labels(read_rows(data).rows, task), task, extend_labels)
+        rows, source = new_rows(data, with_labels(task, added)), str(data)
     else:
         assert task_file is not None
-        rows, source = rows_of_task(task_file, task), str(task_file)
-    update = Update(folder, rows, source)
+        rows, unknown = rows_of_task(task_file, task)
+        added = _new_labels(unknown, task, extend_labels)
+        source = str(task_file)
+    update = Update(folder, rows, source, added)
     with progress_factory() as progress:
         worker = Worker(progress=progress, train_progress=training_bar())
         result = update.run(options, worker)
@@ -96,6 +104,21 @@ def run_update(
         console.print(f"[bold]decision:[/] {escape(reason)}")
     console.print(f"report (with its History section): {write_update_report(folder)}")
     return False
+
+
+def _new_labels(found: dict[str, str], task: TaskSpec, extend: bool) -> list[str]:
+    """The labels the new rows bring; an error naming where each first appears unless
+    --extend-labels allows them."""
+    if found and not extend:
+        where = ", ".join(f"'{label}' ({at})" for label, at in found.items())
+        raise BakeoffError(
+            f"the new rows have labels the experiment does not: {where}; declared: "
+            f"{', '.join(task.label_names)} — fix the rows, or pass --extend-labels to add "
+            "them (every candidate is then re-adapted on the grown label set)"
+        )
+    if found and task.kind != "classification":
+        raise BakeoffError(f"--extend-labels: a {task.kind} task has no labels to extend")
+    return list(found)
 
 
 def write_update_report(folder: Path) -> Path:

@@ -255,6 +255,45 @@ def test_the_new_rows_may_come_as_a_task_file(experiment: Path) -> None:
         "fields: {input: review, label: y}\nlabels: [positive, negative, mixed]\n"
     )
     code, output = invoke(*base, "--task", str(folder / "more_labels.yaml"))
-    assert code == 2 and "labels mixed are not among the experiment's" in " ".join(output.split())
+    flat = " ".join(output.split())
+    assert code == 2 and "labels the experiment does not: 'mixed'" in flat
+    assert "--extend-labels" in flat
     code, output = invoke("update", str(experiment), "--dry-run")
     assert code == 2 and "--data FILE or as --task" in output
+
+
+def test_extend_labels_grows_the_label_set_and_readapts_every_candidate(
+    experiment: Path,
+) -> None:
+    folder = experiment.parent
+    rows = [json.loads(line) for line in new_rows(folder).read_text().splitlines()]
+    rows += [{"text": f"good in parts, dull in others {i}", "label": "mixed"} for i in range(10)]
+    write_jsonl(folder / "mixed.jsonl", rows)
+    args = ["update", str(experiment), "--data", str(folder / "mixed.jsonl")]
+    code, output = invoke(*args)
+    flat = " ".join(output.split())
+    assert code == 2 and "labels the experiment does not: 'mixed' (" in flat
+    assert "mixed.jsonl:53)" in flat and "--extend-labels" in flat  # where it first appears
+
+    code, output = invoke(*args, "--extend-labels", "--json")
+    assert code == 0, output
+    result = json.loads(output.strip().splitlines()[-1])
+    assert result["drift"]["label_shares"]["mixed"][0] == 0  # a label v1 never had
+    # every candidate re-adapted, zero-shot included: its prompt lists the labels
+    labels = sorted(c["label"].split(" ")[0] for c in result["challengers"])
+    assert labels == ["few-shot", "lora", "zero-shot"] and not result["skipped"]
+    for run in _update_runs(experiment):
+        manifest = json.loads((Path(run["artifact"]) / "manifest.json").read_text())
+        assert [label["name"] for label in manifest["task"]["labels"]][-1] == "mixed"
+    db = sqlite3.connect(experiment / "bakeoff.sqlite")
+    (version,) = [json.loads(r[0]) for r in db.execute("SELECT record FROM versions")]
+    db.close()
+    assert version["labels_added"] == ["mixed"]
+    assert "new labels: mixed" in (experiment / "report.md").read_text()
+
+    # a later version may use the label without the option; the new labels stay added
+    more = [{"text": f"half great, half bad, cut {i}", "label": "mixed"} for i in range(6)]
+    write_jsonl(folder / "v3.jsonl", more)
+    later = ["update", str(experiment), "--data", str(folder / "v3.jsonl"), "--dry-run"]
+    code, output = invoke(*later)
+    assert code in (0, 3), output

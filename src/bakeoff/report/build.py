@@ -382,7 +382,12 @@ def history(store: RunStore) -> list[dict[str, Any]]:
         out.append(
             {
                 "version": version["number"],
-                "rows": f"{version['train_rows']} train + {version['test_rows']} test",
+                "rows": f"{version['train_rows']} train + {version['test_rows']} test"
+                + (
+                    f"; new labels: {', '.join(version['labels_added'])}"
+                    if version.get("labels_added")
+                    else ""
+                ),
                 "drift": version["drift"]["verdict"],
                 "champion": recheck["champion"],
                 "old": recheck["old"]["value"],

@@ -92,7 +92,7 @@ def create_app(
     follower: Follower | None = None,
 ) -> FastAPI:
     """`follower`: the run folder whose champion to follow (None: the candidate is pinned)."""
-    pinned = Live(candidate, info)
+    pinned = Live(candidate, info, task)
 
     def live() -> Live:
         return follower.live if follower is not None else pinned
@@ -215,7 +215,7 @@ def create_app(
         return {
             **live().info,
             **follow,
-            "task": {"name": task.name, "kind": task.kind, "labels": task.label_names},
+            "task": {"name": task.name, "kind": task.kind, "labels": live().task.label_names},
             "limits": {
                 "max_inputs": settings.max_inputs,
                 "max_input_chars": settings.max_input_chars,

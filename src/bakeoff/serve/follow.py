@@ -16,6 +16,7 @@ from typing import Any
 
 from bakeoff.serve.source import resolve
 from bakeoff.strategy import Candidate
+from bakeoff.task.spec import TaskSpec
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class Live:
 
     candidate: Candidate
     info: dict[str, Any]
+    task: TaskSpec  # its own: an update with --extend-labels may have grown the labels
 
 
 @dataclass
@@ -49,11 +51,11 @@ class Follower:
                 if served.info.get("run") == self.live.info.get("run"):
                     self.last_error = None
                     return False
-                _, candidate = load_candidate(served.artifact, self.allow_remote)
+                task, candidate = load_candidate(served.artifact, self.allow_remote)
             except Exception as exc:  # a half-written store or a missing artifact: try later
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 return False
-            self.live = Live(candidate, served.info)  # one reference swap
+            self.live = Live(candidate, served.info, task)  # one reference swap
             self.reloads += 1
             self.last_error = None
             return True

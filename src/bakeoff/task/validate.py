@@ -139,6 +139,18 @@ def _references(row: RawRow, task: TaskSpec, out: Checked) -> tuple[str, ...] | 
     return tuple(refs)
 
 
+def undeclared_labels(rows: Iterable[RawRow], task: TaskSpec) -> dict[str, str]:
+    """Label values of `rows` the task does not declare → where each first appears (file:line),
+    in the order met (`bakeoff update --extend-labels` adds them)."""
+    assert task.fields.label is not None
+    names, found = set(task.label_names), dict[str, str]()
+    for row in rows:
+        value = _text_field(row, task.fields.label, Checked(), "label")
+        if value is not None and value not in names:
+            found.setdefault(value, f"{row.file}:{row.line}")
+    return found
+
+
 def check_rows(rows: Iterable[RawRow], task: TaskSpec) -> Checked:
     """Examples for the valid rows; a Problem for each invalid one."""
     out = Checked()

@@ -29,10 +29,12 @@ from bakeoff.update.promotion import Scored, decide
 from bakeoff.update.versions import (
     FIRST_UPDATE,
     DataVersion,
+    labels_added,
     load_version,
     make_version,
     rows_fingerprint,
     save_version,
+    with_labels,
 )
 
 
@@ -66,6 +68,16 @@ class UpdateResult:
     already_decided: bool = False  # the same update asked for again: its stored result
 
 
+def current_task(folder: Path) -> TaskSpec:
+    """The experiment's task with every label earlier updates added: what new rows are read
+    against."""
+    from bakeoff.task.spec import load_task
+
+    store = RunStore.open_existing(folder)
+    spec = ExperimentSpec.model_validate(store.experiment())
+    return with_labels(load_task(spec.task_path.resolve()), labels_added(store.versions()))
+
+
 def experiment_report(store: RunStore) -> dict[str, Any]:
     """The experiment's report: its ranking and recommendation (built once per update)."""
     from bakeoff.report.build import build_report
@@ -96,20 +108,25 @@ def _ranked_records(store: RunStore, report: dict[str, Any]) -> list[tuple[str, 
 
 
 def challengers_for(
-    store: RunStore, champion: Champion, count: int, report: dict[str, Any]
+    store: RunStore,
+    champion: Champion,
+    count: int,
+    report: dict[str, Any],
+    every: bool = False,
 ) -> tuple[list[tuple[str, RunRecord]], list[str]]:
     """The champion's own candidate first, then the next best of other strategies; candidates
     that learn from no labelled rows (zero-shot, a search on validation) would come out the
-    same, so they are skipped, with the reason."""
+    same, so they are skipped, with the reason. `every`: the label set grew, so every
+    candidate is re-adapted (a zero-shot prompt lists the labels too)."""
     chosen: list[tuple[str, RunRecord]] = []
     skipped: list[str] = []
     seen = set()
     for name, record in [(champion.name, champion.record), *_ranked_records(store, report)]:
         identity = _base_config(record).key  # a promoted v2 run is its v1 candidate again
-        if len(chosen) > count or identity in seen:
+        if (len(chosen) > count and not every) or identity in seen:
             continue
         seen.add(identity)
-        if record.train_size is None and not record.trained:
+        if record.train_size is None and not record.trained and not every:
             skipped.append(f"{name}: learns from no labelled rows, re-adapting changes nothing")
             continue
         chosen.append((name, record))
@@ -159,12 +176,18 @@ def recheck(
 class Update:
     """An experiment folder made ready for one update with the rows of `data`."""
 
-    def __init__(self, folder: Path, new_rows: list[Example], source: str):
+    def __init__(
+        self,
+        folder: Path,
+        new_rows: list[Example],
+        source: str,
+        new_labels: list[str] | None = None,
+    ):
+        """`new_labels`: labels the rows bring that no earlier version has (--extend-labels)."""
         self.folder, self.source = folder, source
         self.store = RunStore.open_existing(folder)
         self.spec = ExperimentSpec.model_validate(self.store.experiment())
         self.experiment = Experiment(self.spec)
-        self.task = self.experiment.task
         stored = self.store.versions()
         by_fingerprint = {v["fingerprint"]: v["number"] for v in stored}
         given = rows_fingerprint(new_rows)
@@ -174,6 +197,15 @@ class Update:
             if self.resumed
             else max([FIRST_UPDATE - 1, *(v["number"] for v in stored)]) + 1
         )
+        self.recorded = next((v for v in stored if v["number"] == number), None)
+        self.decided = next((p for p in self.store.promotions() if p["version"] == number), None)
+        # the label set: the task's, and what earlier versions and this one added
+        own = (self.recorded or {}).get("labels_added", []) if self.resumed else new_labels
+        self.labels_added: list[str] = list(own or [])
+        self.task = with_labels(
+            self.experiment.task, labels_added(stored, below=number) + self.labels_added
+        )
+        self.experiment.task = self.task  # challengers adapt on the grown label set
         # what came before this version: the experiment's data and the earlier updates
         self.earlier = [load_version(folder, v["number"]) for v in stored if v["number"] < number]
         splits = self.experiment.splits
@@ -185,8 +217,6 @@ class Update:
             if self.resumed
             else make_version(self.task, new_rows, self.old_rows, number)
         )
-        self.recorded = next((v for v in stored if v["number"] == number), None)
-        self.decided = next((p for p in self.store.promotions() if p["version"] == number), None)
 
     def train_rows(self, window: int | None) -> list[Example]:
         """New train rows of this version and, with no window, of every earlier update."""
@@ -211,9 +241,14 @@ class Update:
         with exclusive(self.folder):
             store = RunStore(self.store.path)  # writable, under the folder's lock
             self._claim(store, window, drift, summary)
-            chosen, skipped = challengers_for(store, champion, options.challengers, report)
+            relabel = bool(self.labels_added)
+            chosen, skipped = challengers_for(
+                store, champion, options.challengers, report, every=relabel
+            )
             runs = [(name, _base_config(r, self.version.number)) for name, r in chosen]
-            if (
+            if options.warm_start and relabel:
+                skipped.append("warm start: the label set grew, so every candidate starts afresh")
+            elif (
                 options.warm_start and champion.record.trained
             ):  # the champion trained on from its weights
                 warm = replace(runs[0][1], warm_start=champion.record.key)
@@ -270,6 +305,7 @@ class Update:
                     "train_rows": len(self.version.train),
                     "test_rows": len(self.version.test),
                     "window": window,
+                    "labels_added": self.labels_added,
                     "drift": drift,
                     "recheck": recheck,
                 }

@@ -8,11 +8,12 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bakeoff.atomic import write_text_atomic
 from bakeoff.errors import BakeoffError, ProblemsError
 from bakeoff.task.example import Example
-from bakeoff.task.spec import TaskSpec
+from bakeoff.task.spec import LabelSpec, TaskSpec
 
 FIRST_UPDATE = 2  # the experiment's own data is version 1
 
@@ -26,6 +27,24 @@ class DataVersion:
     @property
     def fingerprint(self) -> str:
         return rows_fingerprint(self.train + self.test)
+
+
+def with_labels(task: TaskSpec, added: list[str]) -> TaskSpec:
+    """The task with labels added by updates (`--extend-labels`), after its own."""
+    if not added:
+        return task
+    grown = [*(task.labels or []), *(LabelSpec(name=name) for name in added)]
+    return task.model_copy(update={"labels": grown})
+
+
+def labels_added(versions: list[dict[str, Any]], below: int | None = None) -> list[str]:
+    """The labels the stored versions (those numbered below `below`, if given) added."""
+    return [
+        name
+        for v in versions
+        if below is None or v["number"] < below
+        for name in v.get("labels_added", [])
+    ]
 
 
 def rows_fingerprint(rows: list[Example]) -> str:
