@@ -33,6 +33,11 @@ class Evidence:
     test_rows: int
     sizes: list[int] = field(default_factory=list)
     wording: list[dict[str, Any]] = field(default_factory=list)
+    baseline: float | None = None  # always answering the test rows' majority class (accuracy)
+
+    def above_baseline(self, candidate: Candidate) -> bool:
+        """Its primary run's CI lies above the majority-class baseline (True without one)."""
+        return self.baseline is None or candidate["ci_low"] > self.baseline
 
     def fmt(self, value: float) -> str:
         return f"{value:.2f}" if self.metric == "bleu" else f"{100 * value:.1f}%"
@@ -143,7 +148,15 @@ def rule_task_complexity(ev: Evidence, leader: Candidate) -> Finding | None:
         return None
     gap = leader["mean"] - zero[0]["mean"]
     figures = {"zero_shot": zero[0]["mean"], "best": leader["mean"], "gap": gap}
-    if gap <= 0.02:
+    if not ev.above_baseline(zero[0]):
+        assert ev.baseline is not None
+        figures["baseline"] = ev.baseline
+        message = (
+            f"the base model does not do this task as prompted: zero-shot {ev.fmt(zero[0]['mean'])}"
+            f" (95% CI {ev.fmt(zero[0]['ci_low'])}–{ev.fmt(zero[0]['ci_high'])}) is not above "
+            f"always answering the majority class ({ev.fmt(ev.baseline)})."
+        )
+    elif gap <= 0.02:
         message = (
             f"the base model already handles this task: zero-shot reaches "
             f"{ev.fmt(zero[0]['mean'])}, within {ev.points(gap)} of the best."
@@ -348,6 +361,13 @@ def advise(ev: Evidence) -> Recommendation:
             f"{ev.points(-test['difference'])} for "
             f"{choice['name']}, p = {test['p']:.2f}) and cheaper to own at the declared volume."
         )
+    if not ev.above_baseline(choice):
+        assert ev.baseline is not None
+        reasons.append(
+            f"not above the majority-class baseline ({ev.fmt(ev.baseline)}): its 95% CI reaches "
+            "down to it, so it is not shown to have learned the task."
+        )
+        next_steps.append("more labelled rows, another strategy or a larger model")
     floor = ev.constraints.min_quality
     if floor is not None and choice["mean"] < floor:
         reasons.append(f"below the required {ev.fmt(floor)}: no candidate meets the floor.")
@@ -369,7 +389,10 @@ def advise(ev: Evidence) -> Recommendation:
     ]
     by_rule = {f.rule: f for f in findings}
     unseparated = by_rule["evidence"].figures.get("unseparated", [])
-    if len(tied) > 1 or unseparated:  # "strong" only with a significant paired test
+    if len(feasible) == 1:  # nothing it was compared with: no grounds for confidence
+        confidence = "weak"
+        next_steps.append("measure another candidate (zero-shot costs no labels) to compare")
+    elif len(tied) > 1 or unseparated:  # "strong" only with a significant paired test
         confidence = "weak"
         close = [leader["name"], *unseparated] if unseparated else [c["name"] for c in tied]
         next_steps.append(f"add test rows or seeds to separate {', '.join(close[:3])}")
@@ -377,6 +400,8 @@ def advise(ev: Evidence) -> Recommendation:
         confidence = "moderate"
     else:
         confidence = "strong"
+    if not ev.above_baseline(choice):
+        confidence = "weak"
     data = by_rule.get("data availability")
     if data and data.figures["gain"] > 0.02:
         next_steps.append(f"label more data: run train size {2 * data.figures['to']}")

@@ -285,3 +285,27 @@ def test_a_flagged_training_is_named_in_the_findings() -> None:
     assert "predicts one class" in flagged.message
     healthy = advise(evidence([cand("lora n=64", 0.9)]))
     assert all(f.rule != "training flags" for f in healthy.findings)
+
+
+def test_chance_level_is_never_called_handling_the_task() -> None:
+    """Gemma 3 270M base on 40 SST-2 rows scored 50.0% zero-shot (CI 35–65) and the advisor
+    said it "already handles this task" with strong confidence; against the majority-class
+    baseline it now says the opposite, and a lone candidate never gets "strong"."""
+    zero = cand("zero-shot", 0.50, strategy="zero-shot", size=None)
+    zero["ci_low"], zero["ci_high"] = 0.35, 0.65
+    ev = Evidence("accuracy", [zero], compare_by_gap(), Constraints(), 40, baseline=0.5)
+    finding = rule_task_complexity(ev, zero)
+    assert finding is not None and "does not do this task" in finding.message
+    assert "already handles" not in finding.message
+    rec = advise(ev)
+    assert rec.confidence == "weak"
+    assert any("not above the majority-class baseline (50.0%)" in r for r in rec.reasons)
+    assert any("measure another candidate" in step for step in rec.next_steps)
+
+    # a zero-shot clearly above the baseline, beside a clearly better leader: as before
+    good = cand("zero-shot", 0.80, strategy="zero-shot", size=None)
+    best = cand("lora n=64", 0.95)
+    ev = Evidence("accuracy", [best, good], compare_by_gap(), Constraints(), 500, baseline=0.5)
+    finding = rule_task_complexity(ev, best)
+    assert finding is not None and "hard for the base model" in finding.message
+    assert advise(ev).confidence == "strong"

@@ -6,6 +6,7 @@ bakeoff report runs/sst2      # report.json, report.md, report.html in runs/sst2
 from __future__ import annotations
 
 import statistics
+from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -155,7 +156,16 @@ def build_report(store: RunStore, constraints: dict[str, Any] | None = None) -> 
     sizes = sorted({r.train_size for r in runs if r.train_size})
     compare = Comparer(task, test, by_key)
     wording = wording_variance(task, runs)
-    evidence = Evidence(metric, ranked, compare, spec.constraints, len(test), sizes, wording)
+    evidence = Evidence(
+        metric,
+        ranked,
+        compare,
+        spec.constraints,
+        len(test),
+        sizes,
+        wording,
+        majority_baseline(test) if metric == "accuracy" else None,
+    )
     recommendation = advise(evidence)
     paired = [compare(ranked[0], c) for c in ranked[1:6]] if ranked else []
     champion = next((c for c in ranked if c["name"] == recommendation.choice), None)
@@ -186,6 +196,12 @@ def build_report(store: RunStore, constraints: dict[str, Any] | None = None) -> 
         "champion": _promoted_champion(store, recommendation.choice)
         or _champion(champion, champion_run),
     }
+
+
+def majority_baseline(test: list[Example]) -> float | None:
+    """The accuracy of always answering the test rows' most common label."""
+    counts = Counter(ex.label for ex in test if ex.label is not None)
+    return max(counts.values()) / len(test) if counts and test else None
 
 
 def machine_line(runs: list[Run]) -> str:
