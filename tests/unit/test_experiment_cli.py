@@ -208,7 +208,8 @@ def test_two_models_give_one_candidate_per_model_strategy_and_size(
         f"name: two-models\ntask: task.yaml\n"
         f"models: ['{tiny_model_dir}', '{other_tiny_model_dir}']\n"
         "strategies: [zero-shot, {name: few-shot, demos: random, shots: 2},\n"
-        "  {name: encoder-head, training: {max_steps: 2, eval_every: 2, eval_rows: 8}}]\n"
+        "  {name: encoder-head, training: {max_steps: 2, eval_every: 2, eval_rows: 8}},\n"
+        "  {name: lora, training: {max_steps: 2, eval_every: 2, eval_rows: 8}}]\n"
         "train_sizes: [8]\n"
     )
     out = tmp_path / "out"
@@ -230,3 +231,24 @@ def test_two_models_give_one_candidate_per_model_strategy_and_size(
     served = resolve(out)
     assert served.info["model"] in models | {"minilm-l6"}
     assert report["champion"]["model"] == served.info["model"]
+
+    # "Does it depend on the model?": every recipe on both models, encoder-head not among them
+    dependence = report["model_dependence"]
+    short = sorted([tiny_model_dir.name, other_tiny_model_dir.name])
+    assert dependence["models"] == short
+    recipes = {row["recipe"]: row for row in dependence["rows"]}
+    assert set(recipes) == {"zero-shot auto", "few-shot random×2 auto n=8", "lora auto n=8"}
+    for row in recipes.values():
+        assert sorted(row["by_model"]) == short and row["spread"] >= 0
+        assert row["trained"] == row["recipe"].startswith("lora")
+    assert dependence["spread"]["prompting"] is not None
+    assert dependence["spread"]["fine_tuning"] == recipes["lora auto n=8"]["spread"]
+    finding = next(
+        f for f in report["recommendation"]["findings"] if f["rule"] == "model dependence"
+    )
+    assert (
+        "prompting moves by" in finding["message"] and "fine-tuning moves by" in finding["message"]
+    )
+    markdown = (out / "report.md").read_text()
+    assert "## Does it depend on the model?" in markdown and "| lora auto n=8 |" in markdown
+    assert 'id="models"' in (out / "report.html").read_text()

@@ -67,6 +67,8 @@ def candidates(task: TaskSpec, runs: list[RunRecord]) -> list[dict[str, Any]]:
             {
                 "name": name,
                 "family": family,
+                "recipe": primary.family,  # the family whatever the model (analysis/models.py)
+                "own_model": _brings_own_model(primary),
                 "model": model,
                 "strategy": primary.strategy,
                 "kind": primary.kind,

@@ -21,6 +21,7 @@ from bakeoff.analysis.compare import (
     learning_curves,
     wording_variance,
 )
+from bakeoff.analysis.models import model_dependence
 from bakeoff.config import settings_error
 from bakeoff.cost.clock import CONTENDED_SHARE
 from bakeoff.cost.tco import break_even, run_costs, tco
@@ -165,6 +166,7 @@ def build_report(store: RunStore, constraints: dict[str, Any] | None = None) -> 
         sizes,
         wording,
         majority_baseline(test) if metric == "accuracy" else None,
+        dependence := model_dependence(ranked, compare),
     )
     recommendation = advise(evidence)
     paired = [compare(ranked[0], c) for c in ranked[1:6]] if ranked else []
@@ -191,6 +193,7 @@ def build_report(store: RunStore, constraints: dict[str, Any] | None = None) -> 
         "confusion": _confusions(ranked, by_key) if task.kind == "classification" else [],
         "training_curves": _training_curves(ranked, by_key),
         "history": history(store),
+        "model_dependence": dependence,
         "searches": _searches(ranked, by_key, metric),
         "recommendation": recommendation.as_dict(),
         "champion": _promoted_champion(store, recommendation.choice)

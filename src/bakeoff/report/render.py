@@ -126,6 +126,7 @@ def render_markdown(report: dict[str, Any]) -> str:
             parts = "; ".join(p for p in (t["schedule"], t["stopping"]) if p)
             if parts or flags:
                 lines.append(f"- {t['candidate']}: {parts or 'no schedule recorded'}.{flags}")
+    lines += model_dependence_lines(report)
     if report.get("history"):
         lines += ["", "## History (bakeoff update)", ""]
         lines += [
@@ -162,6 +163,38 @@ def render_markdown(report: dict[str, Any]) -> str:
             "```",
         ]
     return "\n".join(lines) + "\n"
+
+
+def model_dependence_lines(report: dict[str, Any]) -> list[str]:
+    """ "Does it depend on the model?": each recipe on every model, its spread and paired test."""
+    dep = report.get("model_dependence")
+    if not dep:
+        return []
+    pct, scale = _pct(report["metric"]), 1 if report["metric"] == "bleu" else 100
+    unit = "" if scale == 1 else " pts"
+    models = dep["models"]
+    lines = [
+        "",
+        "## Does it depend on the model?",
+        "",
+        "| strategy | " + " | ".join(models) + " | spread | paired test (best vs worst) |",
+        "|---|" + "---|" * (len(models) + 2),
+    ]
+    for row in dep["rows"]:
+        cells = []
+        for model in models:
+            c = row["by_model"].get(model)
+            ci = f"[{pct(c['ci_low'])}, {pct(c['ci_high'])}]" if c else ""
+            cells.append(f"{pct(c['mean'])} {ci}" if c else "—")
+        verdict = "significant" if row["significant"] else "not significant"
+        lines.append(
+            f"| {row['recipe']} | " + " | ".join(cells) + f" | {scale * row['spread']:.1f}{unit} | "
+            f"{row['test']} p = {row['p']:.3f}, {verdict} |"
+        )
+    spreads = {"prompting": dep["spread"]["prompting"], "fine-tuning": dep["spread"]["fine_tuning"]}
+    means = [f"{k}: {scale * v:.1f}{unit}" for k, v in spreads.items() if v is not None]
+    lines += ["", f"Mean spread across models — {'; '.join(means)}."]
+    return lines
 
 
 def challenger_line(c: dict[str, Any]) -> str:
