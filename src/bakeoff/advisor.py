@@ -147,6 +147,13 @@ def rule_task_complexity(ev: Evidence, leader: Candidate) -> Finding | None:
     zero = [c for c in ev.ranked if not c["trained"] and c["train_size"] is None]
     if not zero:
         return None
+    if len(ev.ranked) == 1:  # nothing adapted to compare it with: no gap to speak of
+        return Finding(
+            "task complexity",
+            f"not measured: zero-shot ({ev.fmt(zero[0]['mean'])}) is the only candidate, so "
+            "there is no adapted one to compare it with.",
+            {"zero_shot": zero[0]["mean"]},
+        )
     gap = leader["mean"] - zero[0]["mean"]
     figures = {"zero_shot": zero[0]["mean"], "best": leader["mean"], "gap": gap}
     if not ev.above_baseline(zero[0]):

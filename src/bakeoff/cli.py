@@ -101,7 +101,11 @@ def run(
         str, typer.Option(help="Instruction wordings to try, e.g. 0,1,2.")
     ] = "0,1,2",
     decode: Annotated[
-        str, typer.Option(help="Classification: score (label likelihood) or generate.")
+        str,
+        typer.Option(
+            help="Classification: score (label likelihood) or generate. A task with `output:` "
+            "decodes under its shape; free: without it."
+        ),
     ] = "score",
     normalize: Annotated[
         str, typer.Option(help="Label scoring: mean (per token) or sum.")

@@ -14,13 +14,12 @@ from collections import defaultdict
 from typing import Any
 
 from bakeoff.experiment.record import RunRecord
-from bakeoff.metric_catalog import metrics_for
 from bakeoff.strategy_registry import resolve
 from bakeoff.task.spec import TaskSpec
 
 
 def headline(task: TaskSpec) -> str:
-    return metrics_for(task.kind, task.metrics)[0]
+    return task.metric_names[0]
 
 
 def short_model(name: str) -> str:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
 
 from bakeoff.evaluation import text_metrics as tm
 from bakeoff.evaluation.stats import Statistic, bootstrap
-from bakeoff.metric_catalog import METRICS, metrics_for
+from bakeoff.metric_catalog import METRICS
 from bakeoff.task.example import Example
+from bakeoff.task.output import OutputSpec
 from bakeoff.task.spec import TaskSpec
 
 UNPARSED = "<unparsed>"
@@ -68,7 +70,7 @@ def _classification(
 
 
 def _generation(
-    gold: list[Example], predicted: list[str | None]
+    task: TaskSpec, gold: list[Example], predicted: list[str | None]
 ) -> tuple[dict[str, Statistic], dict[str, Any]]:
     outputs = [p or "" for p in predicted]
     em = np.array([tm.exact_match(o, ex.references) for o, ex in zip(outputs, gold, strict=True)])
@@ -83,7 +85,39 @@ def _generation(
         "rouge_l": lambda idx: float(rl[idx].mean()),
         "bleu": lambda idx: tm.corpus_bleu(bleu_rows[idx]),
     }
-    return stats, {"empty_outputs": sum(1 for o in outputs if not o.strip())}
+    details: dict[str, Any] = {"empty_outputs": sum(1 for o in outputs if not o.strip())}
+    if task.output is not None:
+        shape = task.output
+        valid = np.array([shape.valid(o) for o in outputs], dtype=float)
+        pairs = zip(outputs, gold, strict=True)
+        fields = np.array([field_scores(shape, o, ex.references) for o, ex in pairs])
+        fields = fields.reshape(len(outputs), 2)
+        stats["valid_rate"] = lambda idx: float(valid[idx].mean())
+        stats["field_em"] = lambda idx: float(fields[idx, 0].mean())
+        stats["field_f1"] = lambda idx: float(fields[idx, 1].mean())
+        details["invalid_outputs"] = int(len(outputs) - valid.sum())
+    return stats, details
+
+
+def field_scores(
+    output_spec: OutputSpec, output: str, references: tuple[str, ...]
+) -> tuple[float, float]:
+    """(exact match, token F1) of a JSON output's fields against the best reference: the mean
+    over the reference's fields (a field the output lacks scores 0); (0, 0) for output that is
+    not a JSON object, or references that are not fields (task/output.py)."""
+    value = output_spec.parse(output)
+    if not isinstance(value, dict):
+        return 0.0, 0.0
+    best = (0.0, 0.0)
+    for reference in references:
+        gold = output_spec.reference_fields(reference)
+        if not gold:
+            continue
+        got = {k: v if isinstance(v, str) else json.dumps(v) for k, v in value.items()}
+        em = [tm.exact_match(got.get(k, ""), (v,)) for k, v in gold.items()]
+        f1 = [tm.token_f1(got.get(k, ""), (v,)) for k, v in gold.items()]
+        best = max(best, (sum(em) / len(em), sum(f1) / len(f1)), key=lambda pair: pair[1])
+    return best
 
 
 def score_predictions(
@@ -98,9 +132,9 @@ def score_predictions(
     if task.kind == "classification":
         stats, details = _classification(task, gold, predicted)
     else:
-        stats, details = _generation(gold, predicted)
+        stats, details = _generation(task, gold, predicted)
     metrics = {}
-    for name in metrics_for(task.kind, task.metrics):
+    for name in task.metric_names:
         estimate = bootstrap(stats[name], len(gold), seed=seed, n_boot=n_boot)
         metrics[name] = {**estimate.as_dict(), "higher_is_better": METRICS[name].higher_is_better}
     return {"metrics": metrics, **details}
@@ -108,7 +142,7 @@ def score_predictions(
 
 def headline_value(task: TaskSpec, gold: list[Example], predicted: list[str | None]) -> float:
     """The task's first metric, without a CI (for validation during training)."""
-    name = metrics_for(task.kind, task.metrics)[0]
+    name = task.metric_names[0]
     return float(score_predictions(task, gold, predicted, n_boot=0)["metrics"][name]["value"])
 
 
@@ -117,10 +151,10 @@ def headline_statistic(
 ) -> tuple[Statistic, np.ndarray | None]:
     """The headline metric as a function of row indices (for paired tests), and, for
     classification, which rows were right (for McNemar)."""
-    name = metrics_for(task.kind, task.metrics)[0]
+    name = task.metric_names[0]
     if task.kind == "classification":
         stats, _ = _classification(task, gold, predicted)
         correct = np.array([p == ex.label for p, ex in zip(predicted, gold, strict=True)])
         return stats[name], correct
-    stats, _ = _generation(gold, predicted)
+    stats, _ = _generation(task, gold, predicted)
     return stats[name], None

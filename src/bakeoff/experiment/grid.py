@@ -86,8 +86,9 @@ def plan_runs(spec: ExperimentSpec, sizes: list[int]) -> list[RunConfig]:
             for size in sizes if "train_size" in axes else [None]:
                 for seed in spec.seeds if "seed" in axes else [0]:  # 0: nothing to vary
                     for wording in wordings:
+                        decode = {"decode": entry.decode} if entry.decode else {}
                         settings = run_settings(
-                            resolved, {**base, "shots": shots}, wording, demos, training
+                            resolved, {**base, "shots": shots, **decode}, wording, demos, training
                         )
                         settings.update(own)
                         name = own_model(settings) if own_model is not None else model

@@ -40,6 +40,11 @@ class StrategyEntry(StrictModel):
     demos: DemoMethod | None = None
     shots: int | None = Field(default=None, ge=1, le=64)
     wordings: list[int] | None = None
+    decode: Literal["score", "generate", "free"] | None = Field(
+        default=None,
+        description="This entry's decoding (default: the prompt block's); `free` generates "
+        "without the task's `output:` shape, to compare with the constrained default.",
+    )
     training: dict[str, Any] = Field(
         default_factory=dict, description="TrainConfig fields, e.g. {epochs: 3, lr: 1e-4}."
     )
@@ -56,7 +61,7 @@ class StrategyEntry(StrictModel):
                 takes = " and ".join(f"`{k}`" for k in parts) or "no settings of its own"
                 raise ValueError(
                     f"strategy '{self.name}' has no setting `{extra}` (it takes {takes}, "
-                    "`training`, and for prompts `demos`, `shots`, `wordings`)"
+                    "`training`, and for prompts `demos`, `shots`, `wordings`, `decode`)"
                 )
         for key, part in parts.items():
             own = (self.model_extra or {}).get(key)
@@ -92,7 +97,7 @@ class StrategyEntry(StrictModel):
 
 class PromptDefaults(StrictModel):
     format: Literal["auto", "chat", "inline", "plain"] = "auto"
-    decode: Literal["score", "generate"] = "score"
+    decode: Literal["score", "generate", "free"] = "score"
     normalize: Literal["mean", "sum"] = "mean"
     calibrate: bool = False
     shots: int = Field(default=4, ge=1, le=64)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from bakeoff.task.output import OutputSpec
 
 Progress = Callable[[int], None]  # called with the number of rows just finished
 
@@ -55,6 +58,7 @@ class LanguageModel(Protocol):
         temperature: float = 0.0,
         seed: int = 0,
         progress: Progress | None = None,
+        constraint: OutputSpec | None = None,  # every output of this shape (task/output.py)
     ) -> list[Generation]: ...
 
 

@@ -24,6 +24,7 @@ from bakeoff.models.hf_scoring import (
 from bakeoff.models.loading import load_pretrained, load_tokenizer
 from bakeoff.models.registry import resolve
 from bakeoff.precision import use_bf16
+from bakeoff.task.output import OutputSpec
 
 
 def copy_module(module: Any, dtype: torch.dtype | None = None) -> Any:
@@ -235,6 +236,7 @@ class HFCausalLM:
         temperature: float = 0.0,
         seed: int = 0,
         progress: Progress | None = None,
+        constraint: OutputSpec | None = None,
     ) -> list[Generation]:
         from bakeoff.models.hf_generate import generate_batched
 
@@ -246,4 +248,5 @@ class HFCausalLM:
             temperature=temperature,
             seed=seed,
             progress=progress,
+            constraint=constraint,
         )

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from bakeoff.models.base import Generation, Progress, cut_at_stop
+from bakeoff.task.output import OutputSpec
 
 if TYPE_CHECKING:
     from bakeoff.models.hf import HFCausalLM
@@ -38,8 +39,13 @@ def generate_batched(
     seed: int,
     progress: Progress | None,
     batch_size: int = 8,
+    constraint: OutputSpec | None = None,
 ) -> list[Generation]:
-    from transformers import StoppingCriteriaList
+    """`constraint`: every output has this shape (models/hf_constrain.py); the shape, not the
+    stop strings, ends each output."""
+    from transformers import LogitsProcessorList, StoppingCriteriaList
+
+    from bakeoff.models.hf_constrain import ShapeMask
 
     tokenizer = lm.tokenizer
     encoded = [lm.encode_prompt(p) for p in prompts]
@@ -59,19 +65,29 @@ def generate_batched(
             if temperature > 0
             else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
         )
+        if constraint is not None:
+            shape = ShapeMask(lm, constraint, len(chunk), width)
+            steering: dict[str, Any] = {
+                "logits_processor": LogitsProcessorList([shape]),
+                "stopping_criteria": StoppingCriteriaList([shape.finished]),
+            }
+        else:
+            criteria = [StopOnStrings(tokenizer, stop, width)]
+            steering = {"stopping_criteria": StoppingCriteriaList(criteria)}
         out = lm.runner.generate(
             input_ids=ids,
             attention_mask=mask,
             max_new_tokens=max_new_tokens,
             pad_token_id=tokenizer.pad_token_id,
-            stopping_criteria=StoppingCriteriaList([StopOnStrings(tokenizer, stop, width)]),
+            **steering,
             **sampling,
         )
         for row, i in enumerate(chunk):
             new_ids = out[row, width:]
             keep = new_ids[new_ids != tokenizer.pad_token_id]
             text = tokenizer.decode(keep, skip_special_tokens=True)
-            text, _ = cut_at_stop(text, stop)
+            if constraint is None:
+                text, _ = cut_at_stop(text, stop)
             results[i] = Generation(text.strip(), len(encoded[i]), int(keep.numel()))
         if progress:
             progress(len(chunk))

@@ -23,6 +23,7 @@ from bakeoff.errors import BakeoffError
 from bakeoff.models.backends import BackendOptions
 from bakeoff.models.base import Generation, OptionScores, Progress, ScoreRequest, cut_at_stop
 from bakeoff.models.registry import resolve
+from bakeoff.task.output import OutputSpec
 from bakeoff.templating import render_template
 
 
@@ -173,9 +174,12 @@ class LlamaCppLM:
         temperature: float = 0.0,
         seed: int = 0,
         progress: Progress | None = None,
+        constraint: OutputSpec | None = None,
     ) -> list[Generation]:
         results = []
         eos = self.llm.token_eos()
+        grammar = llama_grammar(constraint) if constraint is not None else None
+        stop = () if constraint is not None else stop  # the shape ends the output
         for prompt in prompts:
             tokens = self.encode_prompt(prompt)
             if temperature > 0:
@@ -183,7 +187,8 @@ class LlamaCppLM:
             produced: list[int] = []
             text = ""
             # llama-cpp's generate reuses the cached prefix itself and evaluates only the rest
-            for token in self.llm.generate(tokens, temp=temperature, top_k=0, top_p=1.0, min_p=0.0):
+            sampling = {"temp": temperature, "top_k": 0, "top_p": 1.0, "min_p": 0.0}
+            for token in self.llm.generate(tokens, grammar=grammar, **sampling):
                 if token == eos or len(produced) >= max_new_tokens:
                     break
                 produced.append(token)
@@ -195,6 +200,23 @@ class LlamaCppLM:
             if progress:
                 progress(1)
         return results
+
+
+def llama_grammar(shape: OutputSpec) -> Any:
+    """llama.cpp's own grammar for a JSON Schema or a closed set; a regex it cannot take."""
+    import json
+
+    from llama_cpp.llama_grammar import LlamaGrammar
+
+    if shape.json_schema is not None:
+        return LlamaGrammar.from_json_schema(json.dumps(shape.json_schema), verbose=False)
+    if shape.choices is not None:
+        options = " | ".join(json.dumps(choice) for choice in shape.choices)  # GBNF literals
+        return LlamaGrammar.from_string(f"root ::= {options}", verbose=False)
+    raise BakeoffError(
+        "the llama.cpp backend cannot enforce an `output.regex` (its grammars take JSON Schema "
+        "and GBNF) — use the transformers backend, or declare `json_schema` or `choices`"
+    )
 
 
 def _n_params(llm: Any) -> int:

@@ -30,6 +30,7 @@ from bakeoff.cache import cache_root
 from bakeoff.errors import BakeoffError
 from bakeoff.models.backends import BackendOptions
 from bakeoff.models.base import Generation, OptionScores, Progress, ScoreRequest, cut_at_stop
+from bakeoff.task.output import OutputSpec
 
 T = TypeVar("T")
 UNSCORED = -1e9  # log-probability of options the parsed answer did not name
@@ -153,11 +154,20 @@ class OpenAILM:
 
     # --- generation ------------------------------------------------------------------
     def _generate_one(
-        self, prompt: str, max_new_tokens: int, stop: Sequence[str], temperature: float, seed: int
+        self,
+        prompt: str,
+        max_new_tokens: int,
+        stop: Sequence[str],
+        temperature: float,
+        seed: int,
+        shaped: dict[str, Any] | None = None,
     ) -> Generation:
         request: dict[str, Any] = {"max_tokens": max_new_tokens, "temperature": temperature}
         if temperature > 0:
             request["seed"] = seed
+        if shaped:  # the server enforces the shape, which ends the output
+            request.update(shaped)
+            stop = ()
         if stop:
             request["stop"] = [s for s in stop if s.strip()] or None
         if self.options.api == "chat":
@@ -185,12 +195,39 @@ class OpenAILM:
         temperature: float = 0.0,
         seed: int = 0,
         progress: Progress | None = None,
+        constraint: OutputSpec | None = None,
     ) -> list[Generation]:
-        return self._map(
-            lambda p: self._generate_one(p, max_new_tokens, stop, temperature, seed),
+        shaped: dict[str, Any] = {}
+        first: list[Generation] = []
+        if constraint is not None and prompts:  # the first prompt finds the form it takes
+            shaped, answer = self._shape_form(constraint, prompts[0], max_new_tokens, seed)
+            first, prompts = [answer], prompts[1:]
+            if progress:
+                progress(1)
+        return first + self._map(
+            lambda p: self._generate_one(p, max_new_tokens, stop, temperature, seed, shaped),
             list(prompts),
             progress,
         )
+
+    def _shape_form(
+        self, shape: OutputSpec, prompt: str, max_new_tokens: int, seed: int
+    ) -> tuple[dict[str, Any], Generation]:
+        """The `response_format` this server takes for a JSON Schema — OpenAI's form, else
+        llama-cpp-python's — and the answer to `prompt` under it; an error when neither."""
+        forms = (response_format(shape, self.options.api), json_object_format(shape))
+        for form in forms:
+            try:
+                return form, self._generate_one(prompt, max_new_tokens, (), 0.0, seed, form)
+            except ServerError as exc:
+                if "response_format" in str(exc) and form is not forms[-1]:
+                    continue
+                raise BakeoffError(
+                    f"{self.base_url}: the server refused a JSON Schema in `response_format` "
+                    f"({exc}) — it cannot enforce the task's `output:`; use the transformers "
+                    "or llama.cpp backend"
+                ) from None
+        raise AssertionError("unreachable")
 
     # --- scoring ---------------------------------------------------------------------
     def _next_tokens(self, context: str) -> tuple[dict[str, float], int]:
@@ -285,3 +322,21 @@ class ServerError(BakeoffError):
     def __init__(self, status: int, message: str):
         super().__init__(message)
         self.status = status
+
+
+def response_format(shape: OutputSpec, api: str) -> dict[str, Any]:
+    """The request fields that make an OpenAI-compatible server enforce `shape`: a JSON Schema
+    through chat's `response_format`; other shapes, or the completions API, are refused."""
+    if shape.json_schema is None or api != "chat":
+        raise BakeoffError(
+            f"an OpenAI-compatible server enforces only a JSON Schema, through the chat API's "
+            f"`response_format` — this task declares `output.{shape.kind}` and the backend uses "
+            f"the {api} API: use the transformers backend, or a json_schema with api: chat"
+        )
+    schema = {"name": "output", "schema": shape.json_schema, "strict": True}
+    return {"response_format": {"type": "json_schema", "json_schema": schema}}
+
+
+def json_object_format(shape: OutputSpec) -> dict[str, Any]:
+    """The form llama-cpp-python's server (and other older ones) take for a JSON Schema."""
+    return {"response_format": {"type": "json_object", "schema": shape.json_schema}}

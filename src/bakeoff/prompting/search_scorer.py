@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from bakeoff.evaluation import text_metrics as tm
-from bakeoff.metric_catalog import metrics_for
 from bakeoff.models.base import LanguageModel, ScoreRequest
 from bakeoff.prompting.decode import (
     CONTENT_FREE_INPUTS,
@@ -37,7 +36,7 @@ Scores = dict[str, float]  # option text -> its (normalised) log-probability
 
 
 def row_metric_name(task: TaskSpec) -> str:
-    return metrics_for(task.kind, task.metrics)[0]
+    return task.metric_names[0]
 
 
 def row_metric(task: TaskSpec) -> Callable[[str, tuple[str, ...]], float]:

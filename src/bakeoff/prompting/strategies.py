@@ -46,7 +46,9 @@ class PromptSettings(StrictModel):
 
     format: Literal["auto", "chat", "inline", "plain"] = "auto"
     wording: int = Field(default=0, ge=0)
-    decode: Literal["score", "generate"] = "score"
+    # generate: classification by generated text; free: a generation task's output without
+    # its declared `output:` shape (the default decodes under it)
+    decode: Literal["score", "generate", "free"] = "score"
     normalize: Normalize = "mean"
     calibrate: bool = False
     shots: int = Field(default=0, ge=0, le=64)
@@ -186,8 +188,9 @@ class PromptCandidate:
     ) -> list[Prediction]:
         spec = self.task.generation
         max_new = spec.max_new_tokens if self.task.kind == "generation" else 8
+        shape = self.task.output if self.settings.decode != "free" else None
         gens = self.model.generate(
-            prompts, max_new_tokens=max_new, stop=spec.stop, progress=progress
+            prompts, max_new_tokens=max_new, stop=spec.stop, progress=progress, constraint=shape
         )
         out = []
         for ex, g in zip(examples, gens, strict=True):

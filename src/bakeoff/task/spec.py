@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from bakeoff.config import StrictModel, load_config_file
+from bakeoff.task.output import OutputSpec
 
 TaskKind = Literal["classification", "generation"]
 
@@ -135,6 +136,9 @@ class TaskSpec(StrictModel):
     metrics: list[str] | None = None
     split: SplitSpec = Field(default_factory=SplitSpec)
     generation: GenerationSpec = Field(default_factory=GenerationSpec)
+    output: OutputSpec | None = Field(
+        default=None, description="Generation: the shape every output must have (task/output.py)."
+    )
     base_dir: Path = Field(default=Path("."), exclude=True)
     source_file: Path | None = Field(default=None, exclude=True)
 
@@ -160,9 +164,13 @@ class TaskSpec(StrictModel):
                 raise ValueError("two labels share a verbalizer; give each its own `verbalizer`")
         elif self.fields.output is None and self.fields.references is None:
             raise ValueError("a generation task needs `fields.output` or `fields.references`")
+        if self.output is not None and self.kind == "classification":
+            raise ValueError(
+                "`output:` is for generation tasks; a classification task's outputs are its labels"
+            )
         from bakeoff.metric_catalog import check_metric_names
 
-        check_metric_names(self.kind, self.metrics)
+        check_metric_names(self.kind, self.metrics, structured=self.output is not None)
         self._instructions_render()
         return self
 
@@ -196,6 +204,13 @@ class TaskSpec(StrictModel):
     def where(self) -> str:
         """How errors name this task: its file, else its name."""
         return str(self.source_file) if self.source_file else f"task '{self.name}'"
+
+    @property
+    def metric_names(self) -> list[str]:
+        """Its metrics, headline first (the defaults of its kind and output shape if unset)."""
+        from bakeoff.metric_catalog import metrics_for
+
+        return metrics_for(self.kind, self.metrics, structured=self.output is not None)
 
     @property
     def label_names(self) -> list[str]:

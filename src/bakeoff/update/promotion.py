@@ -12,7 +12,6 @@ from typing import Any
 
 from bakeoff.evaluation.paired import compare_pair
 from bakeoff.evaluation.score import headline_statistic
-from bakeoff.metric_catalog import metrics_for
 from bakeoff.task.example import Example
 from bakeoff.task.spec import TaskSpec
 
@@ -75,7 +74,7 @@ def _paired(
     stat_a, correct_a = headline_statistic(task, rows, a)
     stat_b, correct_b = headline_statistic(task, rows, b)
     result = compare_pair(stat_a, stat_b, len(rows), correct_a, correct_b)
-    accuracy = metrics_for(task.kind, task.metrics)[0] == "accuracy"  # what McNemar tests
+    accuracy = task.metric_names[0] == "accuracy"  # what McNemar tests
     p = result.mcnemar_p if accuracy and result.mcnemar_p is not None else result.p_value
     return result.difference, result.ci_low, result.ci_high, p
 

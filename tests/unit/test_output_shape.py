@@ -1,0 +1,113 @@
+"""A task's declared output shape (`output:`): checked when the task loads (bad schema, regex
+that does not compile, two shapes, classification), outputs checked against it, field-level
+scores, and the backends that cannot enforce a shape saying so."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bakeoff.errors import BakeoffError
+from bakeoff.evaluation.score import field_scores, score_predictions
+from bakeoff.task.example import Example
+from bakeoff.task.output import OutputSpec
+from bakeoff.task.spec import load_task
+from tests.conftest import write_jsonl, write_task
+
+ANSWER = {
+    "type": "object",
+    "properties": {"answer": {"type": "string"}},
+    "required": ["answer"],
+    "additionalProperties": False,
+}
+
+
+def task_with(tmp_path: Path, output: str, kind: str = "generation") -> Path:
+    write_jsonl(tmp_path / "data.jsonl", [{"q": f"q{i}", "a": f"a{i}"} for i in range(10)])
+    fields = "{input: q, output: a}" if kind == "generation" else "{input: q, label: a}"
+    labels = "labels: [a0, a1]\n" if kind == "classification" else ""
+    return write_task(
+        tmp_path,
+        f"name: t\nkind: {kind}\ndata: {{file: data.jsonl}}\nfields: {fields}\n{labels}{output}",
+    )
+
+
+@pytest.mark.parametrize(
+    ("output", "message"),
+    [
+        ("output: {json_schema: {type: strin}}", "json_schema: not a valid JSON Schema at type"),
+        ("output: {regex: '[0-9'}", "regex: does not compile"),
+        ("output: {regex: 'a', choices: [a]}", "exactly one of json_schema, regex or choices"),
+        ("output: {choices: [a, a]}", "choices: give a list of distinct, non-empty strings"),
+        ("output: {}", "give exactly one of json_schema, regex or choices"),
+        ("metrics: [valid_rate]", "unknown metric 'valid_rate'"),
+    ],
+)
+def test_bad_shapes_are_clear_errors_naming_the_field(
+    tmp_path: Path, output: str, message: str
+) -> None:
+    path = task_with(tmp_path, output)
+    with pytest.raises(BakeoffError) as caught:
+        load_task(path)
+    text = " ".join(str(caught.value).split())
+    assert message in text and str(path) in text
+
+
+def test_classification_cannot_declare_a_shape(tmp_path: Path) -> None:
+    path = task_with(tmp_path, "output: {choices: [a0, a1]}", kind="classification")
+    with pytest.raises(BakeoffError, match="`output:` is for generation tasks"):
+        load_task(path)
+
+
+def test_outputs_are_checked_against_the_shape() -> None:
+    schema = OutputSpec(json_schema=ANSWER)
+    assert schema.valid('{"answer": "Paris"}') and schema.valid('{ "answer" : "x" }')
+    assert not schema.valid('{"answer": 3}') and not schema.valid('{"answer": "x", "y": 1}')
+    assert not schema.valid("Paris") and not schema.valid('{"answer": "Par')
+    regex = OutputSpec(regex=r"[0-9]{4}")
+    assert regex.valid("1999") and not regex.valid("1999 ") and not regex.valid("99")
+    choices = OutputSpec(choices=["yes", "no"])
+    assert choices.valid("no") and not choices.valid("No")
+    for shape in (schema, regex, choices):
+        assert shape.grammar()  # an llguidance grammar for each
+
+
+def test_field_scores_against_plain_and_json_references() -> None:
+    schema = OutputSpec(json_schema=ANSWER)
+    assert field_scores(schema, '{"answer": "the Eiffel Tower"}', ("Eiffel Tower",)) == (1.0, 1.0)
+    em, f1 = field_scores(schema, '{"answer": "the tall Eiffel Tower"}', ("Eiffel Tower",))
+    assert em == 0.0 and 0.5 < f1 < 1.0
+    assert field_scores(schema, "Eiffel Tower", ("Eiffel Tower",)) == (0.0, 0.0)  # not JSON
+    two = OutputSpec(
+        json_schema={"type": "object", "properties": {"city": {}, "year": {"type": "integer"}}}
+    )
+    gold = json.dumps({"city": "Paris", "year": 1889})
+    assert field_scores(two, '{"city": "Paris", "year": 1889}', (gold,)) == (1.0, 1.0)
+    assert field_scores(two, '{"city": "Paris"}', (gold,)) == (0.5, 0.5)  # a missing field: 0
+
+
+def test_structured_tasks_score_validity_and_fields(tmp_path: Path) -> None:
+    task = load_task(task_with(tmp_path, "output: {json_schema: " + json.dumps(ANSWER) + "}"))
+    assert task.metric_names[:3] == ["field_f1", "field_em", "valid_rate"]
+    gold = [Example(str(i), f"q{i}", references=(f"a{i}",)) for i in range(4)]
+    outputs = ['{"answer": "a0"}', '{"answer": "a1"}', "a2", '{"answer": "wrong"}']
+    scored = score_predictions(task, gold, outputs, n_boot=0)
+    values = {k: v["value"] for k, v in scored["metrics"].items()}
+    assert values["valid_rate"] == 0.75 and values["field_em"] == 0.5
+    assert values["exact_match"] == 0.25 and scored["invalid_outputs"] == 1  # "a2" as text
+
+
+def test_backends_that_cannot_enforce_a_shape_say_so() -> None:
+    from bakeoff.models.llamacpp import llama_grammar
+    from bakeoff.models.openai_http import response_format
+
+    with pytest.raises(BakeoffError, match=r"cannot enforce an `output\.regex`"):
+        llama_grammar(OutputSpec(regex="[0-9]+"))
+    with pytest.raises(BakeoffError, match="enforces only a JSON Schema"):
+        response_format(OutputSpec(choices=["a", "b"]), "chat")
+    with pytest.raises(BakeoffError, match="the completions API"):
+        response_format(OutputSpec(json_schema=ANSWER), "completions")
+    shaped = response_format(OutputSpec(json_schema=ANSWER), "chat")
+    assert shaped["response_format"]["json_schema"]["schema"] == ANSWER
