@@ -147,13 +147,6 @@ def rule_task_complexity(ev: Evidence, leader: Candidate) -> Finding | None:
     zero = [c for c in ev.ranked if not c["trained"] and c["train_size"] is None]
     if not zero:
         return None
-    if len(ev.ranked) == 1:  # nothing adapted to compare it with: no gap to speak of
-        return Finding(
-            "task complexity",
-            f"not measured: zero-shot ({ev.fmt(zero[0]['mean'])}) is the only candidate, so "
-            "there is no adapted one to compare it with.",
-            {"zero_shot": zero[0]["mean"]},
-        )
     gap = leader["mean"] - zero[0]["mean"]
     figures = {"zero_shot": zero[0]["mean"], "best": leader["mean"], "gap": gap}
     if not ev.above_baseline(zero[0]):
@@ -163,6 +156,11 @@ def rule_task_complexity(ev: Evidence, leader: Candidate) -> Finding | None:
             f"the base model does not do this task as prompted: zero-shot {ev.fmt(zero[0]['mean'])}"
             f" (95% CI {ev.fmt(zero[0]['ci_low'])}–{ev.fmt(zero[0]['ci_high'])}) is not above "
             f"always answering the majority class ({ev.fmt(ev.baseline)})."
+        )
+    elif len(ev.ranked) == 1:  # nothing adapted to compare it with: no gap to speak of
+        message = (
+            f"not measured: zero-shot ({ev.fmt(zero[0]['mean'])}) is the only candidate, so "
+            "there is no adapted one to compare it with."
         )
     elif gap <= 0.02:
         message = (

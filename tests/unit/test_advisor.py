@@ -352,3 +352,11 @@ def test_model_dependence_is_stated_only_as_far_as_the_tests_go() -> None:
     finding = rule_model_dependence(ev)
     assert "dependence on the model is not shown" in finding.message
     assert "more than" not in finding.message  # a larger spread alone is not evidence
+
+
+def test_a_lone_zero_shot_is_not_said_to_handle_the_task() -> None:
+    """squad-json zero-shot alone (18.2% field F1) was "already handles this task"."""
+    zero = cand("zero-shot", 0.182, strategy="zero-shot", size=None)
+    ev = Evidence("field_f1", [zero], compare_by_gap(), Constraints(), 12)
+    finding = rule_task_complexity(ev, zero)
+    assert finding is not None and finding.message.startswith("not measured")
