@@ -111,3 +111,12 @@ def test_backends_that_cannot_enforce_a_shape_say_so() -> None:
         response_format(OutputSpec(json_schema=ANSWER), "completions")
     shaped = response_format(OutputSpec(json_schema=ANSWER), "chat")
     assert shaped["response_format"]["json_schema"]["schema"] == ANSWER
+
+
+def test_demos_and_training_targets_take_the_shape() -> None:
+    """A fine-tuned candidate decodes under the shape, so it must learn outputs of the shape
+    (and few-shot demos must show them): SQuAD's plain answers become {"answer": …}."""
+    schema = OutputSpec(json_schema=ANSWER)
+    assert json.loads(schema.shaped("Denver Broncos")) == {"answer": "Denver Broncos"}
+    assert schema.shaped('{"answer": "x"}') == '{"answer": "x"}'  # already an object
+    assert OutputSpec(regex="[0-9]+").shaped("1999") == "1999"

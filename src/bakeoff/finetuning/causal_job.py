@@ -23,7 +23,7 @@ def answer_text(candidate: PromptCandidate, lm: HFCausalLM, example: Example) ->
     if task.kind == "classification":
         return layout.option_text(candidate.answer_words(example))
     end = "\n" if layout.format == "plain" else (lm.tokenizer.eos_token or "\n")
-    return layout.option_text(example.target) + end
+    return layout.option_text(candidate.answer_words(example)) + end  # in the task's shape
 
 
 class CausalJob:

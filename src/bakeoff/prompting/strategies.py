@@ -87,8 +87,10 @@ class PromptCandidate:
         return Demo(ex.text, self.answer_words(ex))
 
     def answer_words(self, ex: Example) -> str:
+        """What a demo answers (and fine-tuning learns) for `ex`: its label's words, or its
+        reference — in the task's output shape when it declares one."""
         if ex.label is None:
-            return ex.target
+            return self.task.output.shaped(ex.target) if self.task.output else ex.target
         return self.words(ex.label)
 
     def words(self, label: str) -> str:

@@ -105,6 +105,16 @@ class OutputSpec(StrictModel):
         validator = validators.validator_for(self.json_schema)(self.json_schema)
         return bool(validator.is_valid(value))
 
+    def shaped(self, reference: str) -> str:
+        """A reference as an output of this shape — what demos show and fine-tuning learns: a
+        plain string becomes the one-property object (`{"answer": "…"}`); else as written."""
+        if self.json_schema is None or isinstance(self.parse(reference), dict):
+            return reference
+        properties = list((self.json_schema.get("properties") or {}).keys())
+        if len(properties) != 1:
+            return reference
+        return json.dumps({properties[0]: reference}, ensure_ascii=False)
+
     def reference_fields(self, reference: str) -> dict[str, str] | None:
         """A reference as fields: a JSON object as written, or a plain string as the value of
         the schema's one property (e.g. SQuAD's answers for `{"answer": …}`)."""
