@@ -4,10 +4,8 @@ artifact; request validation, auth, 503 on a full queue, and a bounded load test
 from __future__ import annotations
 
 import asyncio
-import os
 import statistics
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bakeoff.cli import app
-from tests.conftest import free_port
+from tests.conftest import start_serve
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -62,25 +60,7 @@ def rss_mb(pid: int) -> float:
 
 
 def start(folder: Path, *args: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bakeoff.cli", "serve", str(folder), "--port", str(port), *args],
-        env={**os.environ, "BAKEOFF_SERVE_TOKEN": TOKEN},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(proc.stdout.read().decode() if proc.stdout else "server died")
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.TransportError:
-            time.sleep(0.2)
-    proc.kill()
-    raise AssertionError("server did not come up")
+    return start_serve(folder, *args, env={"BAKEOFF_SERVE_TOKEN": TOKEN})
 
 
 @pytest.fixture(scope="module")

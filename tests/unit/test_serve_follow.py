@@ -5,8 +5,6 @@ candidate and data version, and POST /v1/reload swaps at once."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -14,27 +12,9 @@ from pathlib import Path
 import httpx
 
 from bakeoff.experiment.store import RunStore
-from tests.conftest import free_port
+from tests.conftest import start_serve
 from tests.unit.test_cli_run import invoke
 from tests.unit.test_update_dry_run import experiment, new_rows  # noqa: F401 — the fixture
-
-
-def start(folder: Path, *args: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    command = [sys.executable, "-m", "bakeoff.cli", "serve", str(folder), "--port", str(port)]
-    proc = subprocess.Popen([*command, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(proc.stdout.read().decode() if proc.stdout else "server died")
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.TransportError:
-            time.sleep(0.2)
-    proc.kill()
-    raise AssertionError("server did not come up")
 
 
 def promote_first_challenger(folder: Path) -> str:
@@ -54,7 +34,7 @@ def promote_first_challenger(folder: Path) -> str:
 def test_serve_follows_a_promotion_without_dropping_requests(
     experiment: Path,  # noqa: F811
 ) -> None:
-    proc, url = start(experiment, "--follow-seconds", "0.3", "--batch-wait-ms", "20")
+    proc, url = start_serve(experiment, "--follow-seconds", "0.3", "--batch-wait-ms", "20")
     answers: list[tuple[int, str | None]] = []
     stop = threading.Event()
 
@@ -104,7 +84,7 @@ def test_serve_follows_a_promotion_without_dropping_requests(
 
 def test_a_pinned_candidate_is_not_followed(experiment: Path) -> None:  # noqa: F811
     artifact = next((experiment / "runs").glob("*/artifact"))
-    proc, url = start(artifact)
+    proc, url = start_serve(artifact)
     try:
         reply = httpx.post(f"{url}/v1/reload")
         assert reply.status_code == 409 and "pinned" in reply.json()["error"]
