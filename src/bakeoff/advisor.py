@@ -404,7 +404,8 @@ def advise(ev: Evidence) -> Recommendation:
             f"{ev.points(-test['difference'])} for "
             f"{choice['name']}, p = {test['p']:.2f}) and cheaper to own at the declared volume."
         )
-    if not ev.above_baseline(choice):
+    learned = ev.above_baseline(choice)
+    if not learned:
         assert ev.baseline is not None
         reasons.append(
             f"not above the majority-class baseline ({ev.fmt(ev.baseline)}): its 95% CI reaches "
@@ -444,7 +445,7 @@ def advise(ev: Evidence) -> Recommendation:
         confidence = "moderate"
     else:
         confidence = "strong"
-    if not ev.above_baseline(choice):
+    if not learned:
         confidence = "weak"
     data = by_rule.get("data availability")
     if data and data.figures["gain"] > 0.02:

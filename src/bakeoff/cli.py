@@ -414,7 +414,6 @@ def serve(
 
     from bakeoff.cli_output import console
     from bakeoff.serve.app import ServeSettings, create_app
-    from bakeoff.serve.follow import Follower, Live
     from bakeoff.serve.source import resolve
     from bakeoff.strategy_registry import load_candidate
 
@@ -431,19 +430,18 @@ def serve(
             token,
             follow_seconds or None,
         )
-        follower = None
-        if candidate is None and (folder / "bakeoff.sqlite").exists():
-            follower = Follower(folder, Live(model, served.info, task), allow_remote)
-        api = create_app(model, task, served.info, settings, follower)
+        following = candidate is None and (folder / "bakeoff.sqlite").exists()
+        follow = folder if following else None
+        api = create_app(model, task, served.info, settings, follow, allow_remote)
     import uvicorn
 
     auth = f"bearer token from ${token_env}" if token else "none"
-    following = (
+    how = (
         f"; following the folder's champion (every {follow_seconds:g} s and POST /v1/reload)"
-        if follower is not None
+        if following
         else ""
     )
-    console.print(f"serving {served.name} on http://{host}:{port} (auth: {auth}){following}")
+    console.print(f"serving {served.name} on http://{host}:{port} (auth: {auth}){how}")
     uvicorn.run(api, host=host, port=port, log_level="warning")
 
 

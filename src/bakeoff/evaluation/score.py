@@ -108,12 +108,12 @@ def field_scores(
     value = output_spec.parse(output)
     if not isinstance(value, dict):
         return 0.0, 0.0
+    got = {k: v if isinstance(v, str) else json.dumps(v) for k, v in value.items()}
     best = (0.0, 0.0)
     for reference in references:
         gold = output_spec.reference_fields(reference)
         if not gold:
             continue
-        got = {k: v if isinstance(v, str) else json.dumps(v) for k, v in value.items()}
         em = [tm.exact_match(got.get(k, ""), (v,)) for k, v in gold.items()]
         f1 = [tm.token_f1(got.get(k, ""), (v,)) for k, v in gold.items()]
         best = max(best, (sum(em) / len(em), sum(f1) / len(f1)), key=lambda pair: pair[1])

@@ -8,8 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from bakeoff.task.output import OutputSpec
-
 if TYPE_CHECKING:
     from bakeoff.models.hf import HFCausalLM
 
@@ -31,11 +29,11 @@ def ll_tokenizer(lm: HFCausalLM) -> Any:
 class ShapeMask:
     """A LogitsProcessor and a StoppingCriteria for one batch of rows under one shape."""
 
-    def __init__(self, lm: HFCausalLM, shape: OutputSpec, rows: int, prompt_width: int):
+    def __init__(self, lm: HFCausalLM, grammar: str, rows: int, prompt_width: int):
+        """`grammar`: the shape's llguidance grammar (OutputSpec.grammar())."""
         from llguidance import LLMatcher
 
         tokenizer = ll_tokenizer(lm)
-        grammar = shape.grammar()
         self.matchers = [LLMatcher(tokenizer, grammar) for _ in range(rows)]
         self.words = (int(lm.model.config.vocab_size) + 31) // 32
         self.prompt_width = prompt_width

@@ -48,6 +48,7 @@ def generate_batched(
     from bakeoff.models.hf_constrain import ShapeMask
 
     tokenizer = lm.tokenizer
+    grammar = constraint.grammar() if constraint is not None else None
     encoded = [lm.encode_prompt(p) for p in prompts]
     order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))
     results: dict[int, Generation] = {}
@@ -65,8 +66,8 @@ def generate_batched(
             if temperature > 0
             else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
         )
-        if constraint is not None:
-            shape = ShapeMask(lm, constraint, len(chunk), width)
+        if grammar is not None:
+            shape = ShapeMask(lm, grammar, len(chunk), width)
             steering: dict[str, Any] = {
                 "logits_processor": LogitsProcessorList([shape]),
                 "stopping_criteria": StoppingCriteriaList([shape.finished]),

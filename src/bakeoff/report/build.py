@@ -368,15 +368,8 @@ def _promoted_champion(store: RunStore, recommended: str | None) -> dict[str, An
     if promotion is None:
         return None
     decision, run = promotion
-    return {
-        "name": decision["decision"]["promoted"],
-        "run": run.key,
-        "model": run.model,
-        "artifact": run.artifact,
-        "describe": run.candidate,
-        "promoted_at": decision["version"],
-        "recommended": recommended,
-    }
+    section = _champion({"name": decision["decision"]["promoted"], "model": run.model}, run)
+    return {**(section or {}), "promoted_at": decision["version"], "recommended": recommended}
 
 
 def report_paths(folder: Path) -> dict[str, Path]:

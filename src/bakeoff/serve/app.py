@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -89,10 +90,12 @@ def create_app(
     task: TaskSpec,
     info: dict[str, Any],
     settings: ServeSettings,
-    follower: Follower | None = None,
+    follow: Path | None = None,
+    allow_remote: bool = False,
 ) -> FastAPI:
-    """`follower`: the run folder whose champion to follow (None: the candidate is pinned)."""
+    """`follow`: the run folder whose champion to follow (None: the candidate is pinned)."""
     pinned = Live(candidate, info, task)
+    follower = Follower(follow, pinned, allow_remote) if follow is not None else None
 
     def live() -> Live:
         return follower.live if follower is not None else pinned

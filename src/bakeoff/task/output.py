@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import cached_property
 from typing import Any
 
 from pydantic import Field, model_validator
@@ -97,23 +98,31 @@ class OutputSpec(StrictModel):
             return text in self.choices
         if self.regex is not None:
             return re.fullmatch(self.regex, text) is not None
-        from jsonschema import validators
-
         value = self.parse(text)
         if value is None and text.strip() != "null":
             return False
-        validator = validators.validator_for(self.json_schema)(self.json_schema)
-        return bool(validator.is_valid(value))
+        return bool(self._validator.is_valid(value))
+
+    @cached_property
+    def _validator(self) -> Any:
+        """The JSON Schema's validator, built once (outputs are checked row by row)."""
+        from jsonschema import validators
+
+        return validators.validator_for(self.json_schema)(self.json_schema)
+
+    @property
+    def _one_property(self) -> str | None:
+        """The name of the schema's only property, if it has exactly one."""
+        properties = list(((self.json_schema or {}).get("properties") or {}).keys())
+        return properties[0] if len(properties) == 1 else None
 
     def shaped(self, reference: str) -> str:
         """A reference as an output of this shape — what demos show and fine-tuning learns: a
         plain string becomes the one-property object (`{"answer": "…"}`); else as written."""
-        if self.json_schema is None or isinstance(self.parse(reference), dict):
+        name = self._one_property
+        if name is None or isinstance(self.parse(reference), dict):
             return reference
-        properties = list((self.json_schema.get("properties") or {}).keys())
-        if len(properties) != 1:
-            return reference
-        return json.dumps({properties[0]: reference}, ensure_ascii=False)
+        return json.dumps({name: reference}, ensure_ascii=False)
 
     def reference_fields(self, reference: str) -> dict[str, str] | None:
         """A reference as fields: a JSON object as written, or a plain string as the value of
@@ -123,8 +132,8 @@ class OutputSpec(StrictModel):
         value = self.parse(reference)
         if isinstance(value, dict):
             return {k: _text(v) for k, v in value.items()}
-        properties = list((self.json_schema.get("properties") or {}).keys())
-        return {properties[0]: reference} if len(properties) == 1 else None
+        name = self._one_property
+        return {name: reference} if name is not None else None
 
 
 def _text(value: Any) -> str:
