@@ -13,18 +13,20 @@ from bakeoff.errors import BakeoffError, ProblemsError
 
 if TYPE_CHECKING:
     from bakeoff.task.example import Example
+    from bakeoff.task.load import ReadResult
     from bakeoff.task.spec import TaskSpec
 
 VERDICTS = ("none", "some", "strong")
 EXIT_DRIFT = 3  # `--fail-on`: the verdict reached the level asked for
 
 
-def new_rows(path: Path, task: TaskSpec) -> list[Example]:
-    """The new file's rows, validated exactly like the task's own data."""
+def new_rows(path: Path, task: TaskSpec, result: ReadResult | None = None) -> list[Example]:
+    """The new file's rows (`result`: already read from it), validated exactly like the task's
+    own data."""
     from bakeoff.task.load import read_rows
     from bakeoff.task.validate import check_rows
 
-    result = read_rows(path)
+    result = result or read_rows(path)
     checked = check_rows(result.rows, task)
     problems = result.problems + checked.problems
     if problems:

@@ -40,8 +40,9 @@ def run_update(
         raise BakeoffError("give the new rows as --data FILE or as --task NEW_TASK.yaml (one)")
     task = current_task(folder)
     if data is not None:
-        added = _new_labels(undeclared_labels(read_rows(data).rows, task), task, extend_labels)
-        rows, source = new_rows(data, with_labels(task, added)), str(data)
+        read = read_rows(data)  # once: for its labels, then for its rows
+        added = _new_labels(undeclared_labels(read.rows, task), task, extend_labels)
+        rows, source = new_rows(data, with_labels(task, added), read), str(data)
     else:
         assert task_file is not None
         rows, unknown = rows_of_task(task_file, task)
@@ -116,8 +117,6 @@ def _new_labels(found: dict[str, str], task: TaskSpec, extend: bool) -> list[str
             f"{', '.join(task.label_names)} — fix the rows, or pass --extend-labels to add "
             "them (every candidate is then re-adapted on the grown label set)"
         )
-    if found and task.kind != "classification":
-        raise BakeoffError(f"--extend-labels: a {task.kind} task has no labels to extend")
     return list(found)
 
 

@@ -120,3 +120,13 @@ def test_demos_and_training_targets_take_the_shape() -> None:
     assert json.loads(schema.shaped("Denver Broncos")) == {"answer": "Denver Broncos"}
     assert schema.shaped('{"answer": "x"}') == '{"answer": "x"}'  # already an object
     assert OutputSpec(regex="[0-9]+").shaped("1999") == "1999"
+
+
+def test_a_generation_task_has_no_undeclared_labels(tmp_path: Path) -> None:
+    """`bakeoff update --data` reads new rows' labels first; a generation task has none (this
+    asserted a label field and would have crashed an update of a generation experiment)."""
+    from bakeoff.task.load import read_rows
+    from bakeoff.task.validate import undeclared_labels
+
+    task = load_task(task_with(tmp_path, ""))
+    assert undeclared_labels(read_rows(tmp_path / "data.jsonl").rows, task) == {}

@@ -141,9 +141,10 @@ def _references(row: RawRow, task: TaskSpec, out: Checked) -> tuple[str, ...] | 
 
 def undeclared_labels(rows: Iterable[RawRow], task: TaskSpec) -> dict[str, str]:
     """Label values of `rows` the task does not declare → where each first appears (file:line),
-    in the order met (`bakeoff update --extend-labels` adds them)."""
-    assert task.fields.label is not None
+    in the order met (`bakeoff update --extend-labels` adds them); none for generation tasks."""
     names, found = set(task.label_names), dict[str, str]()
+    if task.fields.label is None:
+        return found
     for row in rows:
         value = _text_field(row, task.fields.label, Checked(), "label")
         if value is not None and value not in names:
