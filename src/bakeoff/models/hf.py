@@ -21,6 +21,14 @@ from bakeoff.models.hf_scoring import (
     option_logprobs,
     plan_batches,
 )
+from bakeoff.models.hf_tree import (
+    additive_mask,
+    option_tree,
+    plan_tree_batches,
+    tree_batch,
+    tree_items,
+    tree_logprobs,
+)
 from bakeoff.models.loading import load_pretrained, load_tokenizer
 from bakeoff.models.registry import resolve
 from bakeoff.precision import use_bf16
@@ -56,6 +64,7 @@ class HFCausalLM:
         self.max_batch_tokens = max_batch_tokens
         self.n_parameters = sum(p.numel() for p in model.parameters())
         self.cache_prefix = True  # off for models whose forward() adds tokens (soft prompts)
+        self.tree_scoring = True  # options as token trees (hf_tree.py); off: one sequence each
         # bf16 inference: a bf16 copy of the (frozen) weights scores and generates where that
         # measured faster (precision.py); the fp32 weights stay the master for fine-tuning.
         self.inference_bf16 = False
@@ -148,24 +157,15 @@ class HFCausalLM:
                     option_ids[opt] = self.encode_continuation(opt)
                     if not option_ids[opt]:
                         raise ValueError(f"option {opt!r} encodes to no tokens")
-        shared = common_prefix_length(prompts)
-        shared = shared if shared >= MIN_SHARED_PREFIX and self.cache_prefix else 0
+        shared = self.shared_prefix_length(prompts)
         prefix = self._prefix_cache(prompts[0][:shared]) if shared else None
 
-        items = [
-            item
-            for i, (p, r) in enumerate(zip(prompts, requests, strict=True))
-            for item in items_for_request(i, p[shared:], [option_ids[o] for o in r.options])
-        ]
-        logprobs: list[list[float]] = [[0.0] * len(r.options) for r in requests]
-        remaining = [len(r.options) for r in requests]
-        for batch in plan_batches(items, self.max_batch_tokens):
-            for item, lps in zip(batch, self._score_batch(batch, prefix, shared), strict=True):
-                for j, lp in zip(item.options, lps, strict=True):
-                    logprobs[item.request][j] = lp
-                remaining[item.request] -= len(item.options)
-                if remaining[item.request] == 0 and progress:
-                    progress(1)
+        suffixes = [p[shared:] for p in prompts]
+        options = [tuple(tuple(option_ids[o]) for o in r.options) for r in requests]
+        if self._tree_fits(shared, suffixes, options):
+            logprobs = self._score_trees(suffixes, options, prefix, shared, progress)
+        else:
+            logprobs = self._score_items(suffixes, options, prefix, shared, progress)
         return [
             OptionScores(tuple(lps), tuple(len(option_ids[o]) for o in r.options), len(p))
             for lps, r, p in zip(logprobs, requests, prompts, strict=True)
@@ -180,6 +180,87 @@ class HFCausalLM:
             texts = [self.tokenizer.decode([i]) for i in ids.tolist()]
             out.append(dict(zip(texts, values.tolist(), strict=True)))
         return out
+
+    def shared_prefix_length(self, prompts: Sequence[Sequence[int]]) -> int:
+        """Tokens every prompt starts with, worth one prefix cache for all (0: none)."""
+        shared = common_prefix_length(prompts)
+        return shared if shared >= MIN_SHARED_PREFIX and self.cache_prefix else 0
+
+    def _tree_fits(
+        self,
+        shared: int,
+        suffixes: list[list[int]],
+        options: list[tuple[tuple[int, ...], ...]],
+    ) -> bool:
+        """Whether option trees (hf_tree.py) can score these rows: the forward adds no tokens
+        of its own (soft prompts do), and no row outgrows a sliding attention window (a
+        custom mask replaces the window's)."""
+        if not self.tree_scoring or not self.cache_prefix:
+            return False
+        window = getattr(self.model.config, "sliding_window", None)
+        if not window:
+            return True
+        longest = max(
+            len(s) + len(option_tree(o).node_tokens) for s, o in zip(suffixes, options, strict=True)
+        )
+        return shared + longest <= window
+
+    def _score_trees(
+        self,
+        suffixes: list[list[int]],
+        options: list[tuple[tuple[int, ...], ...]],
+        prefix: object,
+        shared: int,
+        progress: Progress | None,
+    ) -> list[list[float]]:
+        logprobs: list[list[float]] = [[] for _ in suffixes]
+        dtype = next(self.runner.parameters()).dtype
+        for batch in plan_tree_batches(tree_items(suffixes, options), self.max_batch_tokens):
+            inputs = tree_batch(batch, shared, self.tokenizer.pad_token_id)
+            kwargs: dict[str, Any] = {
+                "attention_mask": additive_mask(inputs.allowed, dtype),
+                "position_ids": inputs.position_ids,
+                "use_cache": prefix is not None,
+            }
+            if prefix is not None:
+                kwargs[cache_keyword()] = expand_cache(prefix, len(batch))
+            if self._head_split is None:
+                logits = self.runner(inputs.input_ids, **kwargs).logits
+                sums = tree_logprobs(logits, lambda x: x, batch)
+            else:
+                decoder, head = self._head_split
+                hidden = decoder(inputs.input_ids, **kwargs).last_hidden_state
+                sums = tree_logprobs(hidden, head, batch)
+            for item, lps in zip(batch, sums, strict=True):
+                logprobs[item.request] = lps
+            if progress:
+                progress(len(batch))
+        return logprobs
+
+    def _score_items(
+        self,
+        suffixes: list[list[int]],
+        options: list[tuple[tuple[int, ...], ...]],
+        prefix: object,
+        shared: int,
+        progress: Progress | None,
+    ) -> list[list[float]]:
+        """One sequence per multi-token option (and one for a row's single-token options)."""
+        items = [
+            item
+            for i, (suffix, opts) in enumerate(zip(suffixes, options, strict=True))
+            for item in items_for_request(i, suffix, [list(o) for o in opts])
+        ]
+        logprobs: list[list[float]] = [[0.0] * len(opts) for opts in options]
+        remaining = [len(opts) for opts in options]
+        for batch in plan_batches(items, self.max_batch_tokens):
+            for item, lps in zip(batch, self._score_batch(batch, prefix, shared), strict=True):
+                for j, lp in zip(item.options, lps, strict=True):
+                    logprobs[item.request][j] = lp
+                remaining[item.request] -= len(item.options)
+                if remaining[item.request] == 0 and progress:
+                    progress(1)
+        return logprobs
 
     def _prefix_cache(self, ids: list[int]) -> object:
         out = self.runner(torch.tensor([ids]), use_cache=True)

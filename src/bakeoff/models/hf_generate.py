@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from bakeoff.models.base import Generation, Progress, cut_at_stop
+from bakeoff.models.hf_scoring import cache_keyword, expand_cache
 from bakeoff.task.output import OutputSpec
 
 if TYPE_CHECKING:
@@ -50,17 +51,28 @@ def generate_batched(
     tokenizer = lm.tokenizer
     grammar = constraint.grammar() if constraint is not None else None
     encoded = [lm.encode_prompt(p) for p in prompts]
+    shared = lm.shared_prefix_length(encoded)
+    prefix = lm._prefix_cache(encoded[0][:shared]) if shared else None
     order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))
     results: dict[int, Generation] = {}
     torch.manual_seed(seed)
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
         width = max(len(encoded[i]) for i in chunk)
+        # [shared prefix][padding][rest of the prompt]: every prompt ends at the same column, the
+        # prefix's keys/values are computed once for the whole call, and the positions generate()
+        # derives from the mask skip the padding
         ids = torch.full((len(chunk), width), tokenizer.pad_token_id, dtype=torch.long)
         mask = torch.zeros((len(chunk), width), dtype=torch.long)
-        for row, i in enumerate(chunk):  # left padding: every prompt ends at the same column
-            ids[row, width - len(encoded[i]) :] = torch.tensor(encoded[i])
-            mask[row, width - len(encoded[i]) :] = 1
+        ids[:, :shared] = torch.tensor(encoded[chunk[0]][:shared])
+        mask[:, :shared] = 1
+        for row, i in enumerate(chunk):
+            rest = encoded[i][shared:]
+            ids[row, width - len(rest) :] = torch.tensor(rest)
+            mask[row, width - len(rest) :] = 1
+        cached: dict[str, Any] = {}
+        if prefix is not None:
+            cached[cache_keyword()] = expand_cache(prefix, len(chunk))
         sampling: dict[str, Any] = (
             {"do_sample": True, "temperature": temperature}
             if temperature > 0
@@ -80,6 +92,7 @@ def generate_batched(
             attention_mask=mask,
             max_new_tokens=max_new_tokens,
             pad_token_id=tokenizer.pad_token_id,
+            **cached,
             **steering,
             **sampling,
         )
