@@ -82,3 +82,15 @@ def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
     if not hits:
         return text, False
     return text[: min(hits)], True
+
+
+def common_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
+    """Length of the token prefix shared by all sequences, leaving each at least one token."""
+    if not sequences:
+        return 0
+    first = sequences[0]
+    limit = min(len(s) for s in sequences) - 1
+    n = 0
+    while n < limit and all(s[n] == first[n] for s in sequences):
+        n += 1
+    return max(n, 0)

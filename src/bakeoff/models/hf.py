@@ -11,11 +11,16 @@ from typing import Any
 
 import torch
 
-from bakeoff.models.base import Generation, OptionScores, Progress, ScoreRequest
+from bakeoff.models.base import (
+    Generation,
+    OptionScores,
+    Progress,
+    ScoreRequest,
+    common_prefix_length,
+)
 from bakeoff.models.hf_scoring import (
     ScoreItem,
     cache_keyword,
-    common_prefix_length,
     expand_cache,
     items_for_request,
     option_logprobs,

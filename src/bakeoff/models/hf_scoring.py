@@ -8,7 +8,7 @@ Rows are sorted by length and right-padded, so real tokens never attend to paddi
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -35,18 +35,6 @@ def items_for_request(request: int, suffix: list[int], options: list[list[int]])
         if len(toks) > 1:
             items.append(ScoreItem(request, [j], [toks], suffix + toks, len(suffix)))
     return items
-
-
-def common_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
-    """Length of the token prefix shared by all sequences, leaving each at least one token."""
-    if not sequences:
-        return 0
-    first = sequences[0]
-    limit = min(len(s) for s in sequences) - 1
-    n = 0
-    while n < limit and all(s[n] == first[n] for s in sequences):
-        n += 1
-    return max(n, 0)
 
 
 def plan_batches(items: list[ScoreItem], max_tokens: int) -> list[list[ScoreItem]]:

@@ -3,11 +3,12 @@ own logits, generation, the GGUF's chat template (rendered in our sandbox), thre
 
     bakeoff run --task examples/sst2/task.yaml --model llama.cpp:smollm2-135m-instruct ...
 
-Scoring reuses llama.cpp's KV cache across rows: each prompt is evaluated only from the first
-token where it differs from what the cache holds (a few-shot prefix is computed once), every
-single-token option is read from the prompt's last logits (only the last position's logits are
-computed: the LM head is a fifth of a small model), and multi-token options are evaluated one
-token at a time after the prompt and then rolled back.
+Scoring decodes many rows at once (llamacpp_batch.py): the prompts' shared prefix once, then
+each group of rows — every row and each of its multi-token options a sequence of one unified
+KV cache — in one `llama_decode`; only the positions whose logits are read compute them (the LM
+head is a fifth of a small model). Rows that do not fit a decode (many multi-token options) go
+one at a time in the main context, each evaluated from the first token where it differs from
+what the cache holds, multi-token options one token at a time and then rolled back.
 """
 
 from __future__ import annotations
@@ -21,7 +22,14 @@ import numpy as np
 from bakeoff.cores import available_cores
 from bakeoff.errors import BakeoffError
 from bakeoff.models.backends import BackendOptions
-from bakeoff.models.base import Generation, OptionScores, Progress, ScoreRequest, cut_at_stop
+from bakeoff.models.base import (
+    Generation,
+    OptionScores,
+    Progress,
+    ScoreRequest,
+    common_prefix_length,
+    cut_at_stop,
+)
 from bakeoff.models.registry import resolve
 from bakeoff.task.output import OutputSpec
 from bakeoff.templating import render_template
@@ -51,6 +59,8 @@ class LlamaCppLM:
         self.chat_template = meta.get("tokenizer.chat_template")
         self._bos = self._token_text(llm.token_bos())
         self._eos = self._token_text(llm.token_eos())
+        self.parallel = True  # score many rows per decode (off: one row at a time)
+        self._parallel: Any = None  # its context, made on first use
 
     @classmethod
     def load(cls, name: str, options: BackendOptions) -> LlamaCppLM:
@@ -131,26 +141,59 @@ class LlamaCppLM:
     def score(
         self, requests: Sequence[ScoreRequest], progress: Progress | None = None
     ) -> list[OptionScores]:
-        out = []
+        prompts = [self.encode_prompt(r.prompt) for r in requests]
         option_ids: dict[str, list[int]] = {}
         for r in requests:
-            prompt = self.encode_prompt(r.prompt)
-            n = len(prompt)
-            self._eval(prompt)
-            last = self._last_logprobs()
-            logprobs = []
             for option in r.options:
                 ids = option_ids.setdefault(option, self.encode_continuation(option))
                 if not ids:
                     raise ValueError(f"option {option!r} encodes to no tokens")
+        options = [[option_ids[o] for o in r.options] for r in requests]
+        logprobs = self._score_parallel(prompts, options, progress) if self.parallel else None
+        if logprobs is None:
+            logprobs = self._score_one_by_one(prompts, options, progress)
+        return [
+            OptionScores(tuple(lps), tuple(len(ids) for ids in opts), len(prompt))
+            for lps, opts, prompt in zip(logprobs, options, prompts, strict=True)
+        ]
+
+    def _score_parallel(
+        self, prompts: list[list[int]], options: list[list[list[int]]], progress: Progress | None
+    ) -> list[list[float]] | None:
+        """Many rows per decode (llamacpp_batch.py); None where the rows do not fit one."""
+        from bakeoff.models.llamacpp_batch import RowPlan
+
+        shared = common_prefix_length(prompts)
+        rows = [
+            RowPlan(i, prompt[shared:], opts)
+            for i, (prompt, opts) in enumerate(zip(prompts, options, strict=True))
+        ]
+        return self._parallel_scorer().score(prompts[0][:shared], rows, progress)
+
+    def _parallel_scorer(self) -> Any:
+        from bakeoff.models.llamacpp_batch import ParallelScorer
+
+        if self._parallel is None:
+            self._parallel = ParallelScorer(self.llm)
+        return self._parallel
+
+    def _score_one_by_one(
+        self, prompts: list[list[int]], options: list[list[list[int]]], progress: Progress | None
+    ) -> list[list[float]]:
+        """Each row in the main context, reusing whatever prefix its cache holds; multi-token
+        options one token at a time after the prompt."""
+        out = []
+        for prompt, opts in zip(prompts, options, strict=True):
+            self._eval(prompt)
+            last = self._last_logprobs()
+            logprobs = []
+            for ids in opts:
                 total = float(last[ids[0]])
-                for k in range(1, len(ids)):  # multi-token options: one token at a time
+                for k in range(1, len(ids)):
                     self._eval(prompt + ids[:k])
                     total += float(self._last_logprobs()[ids[k]])
                 logprobs.append(total)
-            out.append(
-                OptionScores(tuple(logprobs), tuple(len(option_ids[o]) for o in r.options), n)
-            )
+            out.append(logprobs)
             if progress:
                 progress(1)
         return out
@@ -175,6 +218,52 @@ class LlamaCppLM:
         seed: int = 0,
         progress: Progress | None = None,
         constraint: OutputSpec | None = None,
+    ) -> list[Generation]:
+        if self.parallel and temperature == 0 and constraint is None and prompts:
+            produced = self._generate_parallel(prompts, max_new_tokens, stop, progress)
+            if produced is not None:
+                return produced
+        return self._generate_one_by_one(
+            prompts, max_new_tokens, stop, temperature, seed, progress, constraint
+        )
+
+    def _generate_parallel(
+        self,
+        prompts: Sequence[str],
+        max_new_tokens: int,
+        stop: Sequence[str],
+        progress: Progress | None,
+    ) -> list[Generation] | None:
+        """Greedy outputs, many rows per decode (llamacpp_batch.py); None where they do not fit."""
+        encoded = [self.encode_prompt(p) for p in prompts]
+        shared = common_prefix_length(encoded)
+
+        def text_of(tokens: list[int]) -> str:
+            return self.llm.detokenize(tokens).decode("utf-8", errors="ignore")
+
+        outputs = self._parallel_scorer().generate_greedy(
+            encoded[0][:shared],
+            [e[shared:] for e in encoded],
+            max_new_tokens,
+            lambda tokens: cut_at_stop(text_of(tokens), stop)[1],
+            progress,
+        )
+        if outputs is None:
+            return None
+        return [
+            Generation(cut_at_stop(text_of(out), stop)[0], len(e), len(out))
+            for out, e in zip(outputs, encoded, strict=True)
+        ]
+
+    def _generate_one_by_one(
+        self,
+        prompts: Sequence[str],
+        max_new_tokens: int,
+        stop: Sequence[str],
+        temperature: float,
+        seed: int,
+        progress: Progress | None,
+        constraint: OutputSpec | None,
     ) -> list[Generation]:
         results = []
         eos = self.llm.token_eos()
