@@ -1,3 +1,61 @@
-"""bakeoff: prompt engineering or fine-tuning, measured."""
+"""bakeoff: prompt engineering or fine-tuning, measured.
 
-__version__ = "0.1.0"
+The Python API (docs/python.md) is imported on first use, so `import bakeoff` stays light:
+
+    import bakeoff
+    results = bakeoff.run("examples/sst2/experiment.yaml", "runs/sst2")
+    results.recommendation
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from bakeoff.version import __version__
+
+if TYPE_CHECKING:
+    from bakeoff.api import (
+        Predictor,
+        Recommendation,
+        Report,
+        Results,
+        RunProgress,
+        load_candidate,
+        load_experiment,
+        load_task,
+        new_experiment,
+        open_results,
+        run,
+    )
+    from bakeoff.errors import BakeoffError, Problem, ProblemsError
+
+__all__ = [
+    "BakeoffError",
+    "Predictor",
+    "Problem",
+    "ProblemsError",
+    "Recommendation",
+    "Report",
+    "Results",
+    "RunProgress",
+    "__version__",
+    "load_candidate",
+    "load_experiment",
+    "load_task",
+    "new_experiment",
+    "open_results",
+    "run",
+]
+_ERRORS = {"BakeoffError", "Problem", "ProblemsError"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__ and name not in _ERRORS:
+        from bakeoff import api
+
+        return getattr(api, name)
+    if name in _ERRORS:
+        from bakeoff import errors
+
+        return getattr(errors, name)
+    raise AttributeError(f"module 'bakeoff' has no attribute {name!r}")

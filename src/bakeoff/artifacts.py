@@ -17,8 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bakeoff import __version__
 from bakeoff.errors import BakeoffError
+from bakeoff.version import __version__
 
 MANIFEST = "manifest.json"
 FORMAT = 2  # 2: `loader` names a registered strategy

@@ -281,14 +281,10 @@ def predict(
     """Reload a saved candidate (prompt, adapter or fine-tuned weights) and predict new rows."""
     import json
 
-    from bakeoff.strategy_registry import load_candidate
-    from bakeoff.task.load import read_rows
-    from bakeoff.task.validate import input_examples
+    from bakeoff.api import load_candidate
 
     with user_errors():
-        task, candidate = load_candidate(artifact, allow_remote)
-        examples = input_examples(read_rows(input_file), task)
-        preds = candidate.predict(examples)
+        preds = load_candidate(artifact, allow_remote=allow_remote).predict_file(input_file)
         lines = [
             json.dumps(
                 {"id": p.id, "output": p.output, "probabilities": p.probabilities},

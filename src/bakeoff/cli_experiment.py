@@ -101,6 +101,7 @@ def load_task_name(path: Path) -> str:
 
 
 def _execute(spec: Any, out: Path, backend: Any, trust: bool, explain: bool = False) -> None:
+    from bakeoff.api import run_grid
     from bakeoff.experiment.executor import Worker, is_main_process
     from bakeoff.experiment.grid import Experiment
 
@@ -115,13 +116,11 @@ def _execute(spec: Any, out: Path, backend: Any, trust: bool, explain: bool = Fa
         print_schedules(experiment)
         return
     with progress_factory() as progress:
-        grid = GridProgress()
         worker = Worker(progress=progress, train_progress=training_bar())
-        store = experiment.run(out, worker, grid.start, grid.done)
+        results = run_grid(experiment, out, progress=GridProgress(), worker=worker)
     set_quiet(False)  # --quiet hides the progress, not the final summary
     if is_main_process():
-        _write_results_json(store, experiment, out)
-        _report_and_print(store, out)
+        _print_report(results.report().data, out)
 
 
 def print_schedules(experiment: Any) -> None:
@@ -141,24 +140,18 @@ def print_schedules(experiment: Any) -> None:
     console.print("[dim]--explain: nothing was run (docs/finetuning.md, the schedule).[/]")
 
 
-def _write_results_json(store: Any, experiment: Any, out: Path) -> None:
-    """Every run's record in one JSON file (from the store, which stays the source of truth)."""
-    from bakeoff.atomic import write_json_atomic
-
-    data = {
-        "setup": store.meta("setup"),
-        "data": experiment.splits.summary(),
-        "runs": [r.to_json() for r in store.runs()],
-    }
-    write_json_atomic(out / "results.json", data)
-
-
 def _report_and_print(store: Any, out: Path, constraints: dict[str, Any] | None = None) -> None:
-    from bakeoff.report.build import build_report
-    from bakeoff.report.render import write_report
+    from bakeoff.api import Results
 
-    report = build_report(store, constraints)
-    paths = write_report(report, out)
+    report = Results(out, store).report(constraints)
+    report.write(out)
+    _print_report(report.data, out)
+
+
+def _print_report(report: dict[str, Any], out: Path) -> None:
+    from bakeoff.report.build import report_paths
+
+    paths = report_paths(out)
     print_candidates(report)
     print_recommendation(report["recommendation"])
     console.print(f"report: {paths['html']}\n        {paths['md']}\n        {paths['json']}")

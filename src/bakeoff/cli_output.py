@@ -91,6 +91,13 @@ class GridProgress:
     def __init__(self) -> None:
         self.finished, self.seconds, self.started_at = 0, 0.0, 0.0
 
+    def __call__(self, event: Any) -> None:
+        """A `bakeoff.api.RunProgress`: a run started (no record yet) or finished."""
+        if event.record is None:
+            self.start(event.index, event.total, event)
+        else:
+            self.done(event.record, event.skipped)
+
     def start(self, index: int, total: int, run: Any) -> None:
         self.started_at = time.perf_counter()
         left = total - index

@@ -39,3 +39,14 @@ class ProblemsError(BakeoffError):
         if more > 0:
             listed.append(f"  … and {more} more of the same kinds.")
         super().__init__(f"{headline} ({len(problems)} problem(s)):\n" + "\n".join(listed))
+
+
+def require_extra(module: str, extra: str, feature: str) -> None:
+    """Raise a BakeoffError saying which extra to install when `module` is missing."""
+    from importlib.util import find_spec
+
+    if find_spec(module) is None:
+        raise BakeoffError(
+            f"{feature} needs `{module}`, which is not installed — run "
+            f"`pip install 'bakeoff[{extra}]'` (or `make install`, which installs every extra)."
+        )

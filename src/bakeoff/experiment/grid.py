@@ -14,7 +14,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bakeoff import __version__
 from bakeoff.errors import BakeoffError
 from bakeoff.experiment.executor import RunJob, Worker, execute, is_main_process
 from bakeoff.experiment.plan import RunConfig, check_wordings, run_settings
@@ -26,6 +25,7 @@ from bakeoff.models.backends import BackendOptions
 from bakeoff.task.data import Splits, load_splits
 from bakeoff.task.spec import TaskSpec, load_task
 from bakeoff.task.split import stratified_sample
+from bakeoff.version import __version__
 
 OnDone = Callable[[RunRecord, bool], None]  # (run record, skipped because already done)
 OnStart = Callable[[int, int, RunConfig], None]  # (index, total, run) as a run starts

@@ -20,7 +20,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from bakeoff.config import StrictModel
-from bakeoff.errors import BakeoffError
+from bakeoff.errors import BakeoffError, require_extra
 from bakeoff.models.base import LanguageModel
 
 BACKENDS = {
@@ -28,6 +28,8 @@ BACKENDS = {
     "llama.cpp": "bakeoff.models.llamacpp:LlamaCppLM",
     "openai": "bakeoff.models.openai_http:OpenAILM",
 }
+# backend -> (the module it needs, the pyproject extra that installs it)
+EXTRAS = {"llama.cpp": ("llama_cpp", "llamacpp"), "openai": ("openai", "openai")}
 
 
 class BackendOptions(StrictModel):
@@ -94,6 +96,9 @@ def split_name(name: str) -> tuple[str, str]:
 
 def load_model(name: str, options: BackendOptions | None = None) -> LanguageModel:
     backend, model = split_name(name)
+    if backend in EXTRAS:
+        needed, extra = EXTRAS[backend]
+        require_extra(needed, extra, f"model '{redacted(name)}'")
     module_name, cls_name = BACKENDS[backend].split(":")
     try:
         module = importlib.import_module(module_name)

@@ -1,7 +1,9 @@
-"""The report's charts, drawn with matplotlib (Agg) into PNG bytes.
+"""The report's charts: matplotlib figures (no pyplot, so no global backend is chosen: a
+notebook keeps its inline one), rendered into PNG bytes for the report.
 
-Each function takes the report dict and returns (title, PNG) or None when there is nothing
-to draw (e.g. no learning curve with a single train size).
+Each function takes the report dict and returns (id, title, figure) or None when there is
+nothing to draw (e.g. no learning curve with a single train size); `all_charts` renders them to
+PNG for the report, `all_figures` hands them to notebooks (bakeoff.api).
 """
 
 from __future__ import annotations
@@ -9,21 +11,17 @@ from __future__ import annotations
 import io
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 Report = dict[str, Any]
 Chart = tuple[str, str, bytes]  # (id, title, PNG)
+Drawn = tuple[str, str, Figure]  # (id, title, matplotlib figure)
 
 
 def _png(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
     return buffer.getvalue()
 
 
@@ -35,12 +33,13 @@ def _axis_label(report: Report) -> str:
     return report["metric"] + ("" if report["metric"] == "bleu" else " (%)")
 
 
-def quality_vs_cost(report: Report) -> Chart | None:
+def quality_vs_cost(report: Report) -> Drawn | None:
     cands = report["candidates"]
     if not cands:
         return None
     k = _scale(report)
-    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    fig = Figure(figsize=(7.5, 4.5))
+    ax = fig.subplots()
     front = set(report["pareto"])
     for c in cands:
         x = c["cost"]["per_request_usd"] * 1e6
@@ -59,16 +58,17 @@ def quality_vs_cost(report: Report) -> Chart | None:
     ax.set_xlabel("cost per million requests (USD, log scale)")
     ax.set_ylabel(_axis_label(report))
     ax.set_title("Quality vs cost (blue: prompting, orange: fine-tuned)")
-    return "quality-cost", "Quality vs cost per request, with the Pareto front", _png(fig)
+    return "quality-cost", "Quality vs cost per request, with the Pareto front", fig
 
 
-def learning_curves(report: Report) -> Chart | None:
+def learning_curves(report: Report) -> Drawn | None:
     curves = report["learning_curves"]
     lines = [line for line in curves["lines"] if line["points"]]
     if not curves["sizes"] or not lines:
         return None
     k = _scale(report)
-    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    fig = Figure(figsize=(7.5, 4.5))
+    ax = fig.subplots()
     top = max(curves["sizes"])
     for line in lines:
         xs = [p["labels"] for p in line["points"]]
@@ -90,14 +90,15 @@ def learning_curves(report: Report) -> Chart | None:
     ax.set_ylabel(_axis_label(report))
     ax.set_title("Learning curves (mean ± sd over seeds and wordings)")
     ax.legend(fontsize=7)
-    return "learning-curves", "Learning curves", _png(fig)
+    return "learning-curves", "Learning curves", fig
 
 
-def cost_vs_volume(report: Report) -> Chart | None:
+def cost_vs_volume(report: Report) -> Drawn | None:
     volume = report["volume"]
     if not volume["lines"]:
         return None
-    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    fig = Figure(figsize=(7.5, 4.5))
+    ax = fig.subplots()
     for line in volume["lines"]:
         ax.plot(volume["volumes"], line["tco"], marker=".", label=line["name"])
     declared = report["constraints"]["requests_per_month"]
@@ -113,15 +114,16 @@ def cost_vs_volume(report: Report) -> Chart | None:
     ax.set_ylabel(f"total cost over {months:g} months (USD)")
     ax.set_title("Total cost of ownership vs volume (red: break-even points)")
     ax.legend(fontsize=7)
-    return "cost-volume", "Cost vs request volume, with break-even", _png(fig)
+    return "cost-volume", "Cost vs request volume, with break-even", fig
 
 
-def confusion_matrices(report: Report) -> Chart | None:
+def confusion_matrices(report: Report) -> Drawn | None:
     mats = report["confusion"]
     if not mats:
         return None
     n = len(mats)
-    fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.4), squeeze=False)
+    fig = Figure(figsize=(3.2 * n, 3.4))
+    axes = fig.subplots(1, n, squeeze=False)
     for ax, m in zip(axes[0], mats, strict=True):
         ax.imshow(m["matrix"], cmap="Blues")
         ax.set_title(m["candidate"], fontsize=8)
@@ -133,15 +135,16 @@ def confusion_matrices(report: Report) -> Chart | None:
                     ax.text(j, i, str(value), ha="center", va="center", fontsize=6)
         ax.set_xlabel("predicted", fontsize=7)
         ax.set_ylabel("gold", fontsize=7)
-    return "confusion", "Confusion matrices (best candidate of each strategy)", _png(fig)
+    return "confusion", "Confusion matrices (best candidate of each strategy)", fig
 
 
-def wording_variance(report: Report) -> Chart | None:
+def wording_variance(report: Report) -> Drawn | None:
     groups = report["wording"]
     if not groups:
         return None
     k = _scale(report)
-    fig, ax = plt.subplots(figsize=(7.5, 0.5 * len(groups) + 1.5))
+    fig = Figure(figsize=(7.5, 0.5 * len(groups) + 1.5))
+    ax = fig.subplots()
     for i, g in enumerate(groups):
         values = [v * k for v in g["by_wording"].values()]
         ax.plot(values, [i] * len(values), "o", alpha=0.7)
@@ -149,14 +152,15 @@ def wording_variance(report: Report) -> Chart | None:
     ax.set_yticks(range(len(groups)), [g["candidate"] for g in groups], fontsize=7)
     ax.set_xlabel(_axis_label(report))
     ax.set_title("Prompt-wording variance (one dot per wording)")
-    return "wording", "Prompt-wording variance", _png(fig)
+    return "wording", "Prompt-wording variance", fig
 
 
-def training_curves(report: Report) -> Chart | None:
+def training_curves(report: Report) -> Drawn | None:
     curves = report["training_curves"]
     if not curves:
         return None
-    fig, (loss_ax, val_ax) = plt.subplots(1, 2, figsize=(9, 3.8))
+    fig = Figure(figsize=(9, 3.8))
+    loss_ax, val_ax = fig.subplots(1, 2)
     for c in curves:
         steps = [h["step"] for h in c["history"]]
         loss_ax.plot(
@@ -169,14 +173,15 @@ def training_curves(report: Report) -> Chart | None:
     for ax in (loss_ax, val_ax):
         ax.set_xlabel("optimizer step")
     loss_ax.legend(fontsize=6)
-    return "overfitting", "Training curves (overfitting check)", _png(fig)
+    return "overfitting", "Training curves (overfitting check)", fig
 
 
-def search_progress(report: Report) -> Chart | None:
+def search_progress(report: Report) -> Drawn | None:
     searches = report["searches"]
     if not searches:
         return None
-    fig, ax = plt.subplots(figsize=(7.5, 4.0))
+    fig = Figure(figsize=(7.5, 4.0))
+    ax = fig.subplots()
     for s in searches:
         calls = [r["calls"] for r in s["rounds"]]
         ax.plot(calls, [100 * r["score"] for r in s["rounds"]], "-o", label=s["candidate"])
@@ -185,7 +190,7 @@ def search_progress(report: Report) -> Chart | None:
     ax.set_ylabel("round leader's validation score (%, the task's headline metric)")
     ax.set_title("Prompt search: the leader of each round against the calls spent")
     ax.legend(fontsize=7)
-    return "search", "Prompt search progress (validation only; test after the search)", _png(fig)
+    return "search", "Prompt search progress (validation only; test after the search)", fig
 
 
 CHARTS = (
@@ -199,5 +204,10 @@ CHARTS = (
 )
 
 
+def all_figures(report: Report) -> list[Drawn]:
+    """Every chart that has something to show, as an open matplotlib figure."""
+    return [drawn for draw in CHARTS if (drawn := draw(report)) is not None]
+
+
 def all_charts(report: Report) -> list[Chart]:
-    return [chart for draw in CHARTS if (chart := draw(report)) is not None]
+    return [(name, title, _png(fig)) for name, title, fig in all_figures(report)]

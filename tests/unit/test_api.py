@@ -1,0 +1,126 @@
+"""The Python API (`import bakeoff`): the same pipeline, objects and errors as the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import bakeoff
+from bakeoff.cli import app
+from tests.unit.test_cli_run import make_task
+
+GRID = {
+    "strategies": ["zero-shot", {"name": "few-shot", "demos": "random", "shots": 2}],
+    "train_sizes": [8],
+    "wordings": [0],
+}
+
+
+def test_import_bakeoff_stays_light() -> None:
+    code = "import sys, bakeoff; print('torch' in sys.modules, 'bakeoff.api' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]  # the API loads on first use
+
+
+def test_run_in_code_equals_the_cli_run(tmp_path: Path, tiny_model_dir: Path) -> None:
+    task = make_task(tmp_path)
+    spec = bakeoff.new_experiment(name="api", task=task, models=[str(tiny_model_dir)], **GRID)
+    events: list[bakeoff.RunProgress] = []
+    results = bakeoff.run(spec, tmp_path / "api", progress=events.append)
+
+    started = [e for e in events if e.record is None]
+    finished = [e for e in events if e.record is not None]
+    assert [e.index for e in started] == [0, 1] and all(e.total == 2 for e in events)
+    assert [e.label for e in finished] == [e.label for e in started]
+    assert (tmp_path / "api" / "report.html").exists()
+    assert (tmp_path / "api" / "results.json").exists()
+
+    exp = tmp_path / "experiment.yaml"
+    exp.write_text(json.dumps({"name": "api", "task": "task.yaml", **spec_models(tiny_model_dir)}))
+    result = CliRunner().invoke(app, ["run", str(exp), "--out", str(tmp_path / "cli")])
+    assert result.exit_code == 0, result.output
+    cli = bakeoff.open_results(tmp_path / "cli")
+    assert [(r.label, r.metrics) for r in cli.runs] == [(r.label, r.metrics) for r in results.runs]
+
+    frame = results.to_dataframe()
+    assert list(frame["strategy"]) == [r.strategy for r in results.runs]
+    assert {"accuracy", "accuracy_ci_low", "accuracy_ci_high", "adapt_seconds"} <= set(frame)
+    recommendation = results.recommendation
+    assert recommendation.choice in {c["name"] for c in results.candidates}
+    assert "Recommendation:" in recommendation._repr_html_()
+    report = results.report()
+    assert "<html" in report._repr_html_().lower() and report.markdown().startswith("#")
+    assert all(hasattr(fig, "savefig") for fig in report.figures().values())
+
+
+def spec_models(model: Path) -> dict[str, object]:
+    return {"models": [str(model)], **GRID}
+
+
+def test_a_rerun_keeps_finished_runs_and_says_so(tmp_path: Path, tiny_model_dir: Path) -> None:
+    task = make_task(tmp_path)
+    spec = bakeoff.new_experiment(name="again", task=task, models=[str(tiny_model_dir)], **GRID)
+    bakeoff.run(spec, tmp_path / "out")
+    events: list[bakeoff.RunProgress] = []
+    bakeoff.run(spec, tmp_path / "out", progress=events.append)
+    assert [e.skipped for e in events] == [True, True]
+
+
+def test_predict_takes_texts_records_and_dataframes(tmp_path: Path, tiny_model_dir: Path) -> None:
+    import pandas
+
+    task = make_task(tmp_path)
+    spec = bakeoff.new_experiment(name="p", task=task, models=[str(tiny_model_dir)], **GRID)
+    results = bakeoff.run(spec, tmp_path / "out")
+    model = results.load()  # the recommended candidate
+    texts = ["great film", "awful film"]
+    by_text = model.predict(texts)
+    assert [p.output for p in model.predict([{"text": t} for t in texts])] == [
+        p.output for p in by_text
+    ]
+    assert all(p.output in {"positive", "negative"} for p in by_text)
+    frame = model.predict_dataframe(pandas.DataFrame({"text": texts}))
+    assert list(frame["output"]) == [p.output for p in by_text]
+    named = bakeoff.load_candidate(tmp_path / "out", candidate=results.candidates[-1]["name"])
+    assert len(named.predict(texts)) == 2
+    with pytest.raises(bakeoff.ProblemsError) as caught:
+        model.predict([{"review": "no text field"}])
+    assert "<inputs>:1" in str(caught.value) and "text" in str(caught.value)
+    with pytest.raises(bakeoff.BakeoffError, match="not one string"):
+        model.predict("great film")
+
+
+def test_a_broken_task_fails_alike_in_the_api_and_the_cli(tmp_path: Path) -> None:
+    make_task(tmp_path)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(
+        "name: tiny\nkind: classification\ndata: {file: data.jsonl}\n"
+        "fields: {input: text, label: label}\nlabels: [positive]\nshots: 3\n"
+    )
+    with pytest.raises(bakeoff.BakeoffError) as caught:
+        bakeoff.load_task(broken)
+    result = CliRunner().invoke(app, ["validate", str(broken)])
+    assert result.exit_code == 2
+    message = str(caught.value)
+    assert "broken.yaml" in message
+    flat = " ".join(result.output.split())
+    for line in message.splitlines():
+        assert " ".join(line.split()) in flat  # every problem the API names, the CLI prints
+
+
+def test_a_missing_extra_names_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from bakeoff.models.backends import load_model
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "llama_cpp" else real(name)
+    )
+    with pytest.raises(bakeoff.BakeoffError, match=r"pip install 'bakeoff\[llamacpp\]'"):
+        load_model("llama.cpp:smollm2-135m-instruct")
