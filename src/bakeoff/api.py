@@ -121,7 +121,14 @@ def run_grid(
     results = Results(out, grid.run(out, worker, on_start, on_done))
     if is_main_process():
         results.write_results_json(grid)
-        results.report().write(out)
+        report = results.report()
+        report.write(out)
+        if grid.spec.tracking.mlflow is not None:
+            from bakeoff.tracking import log_experiment
+
+            results.tracking = log_experiment(
+                grid.spec.tracking.mlflow, out, grid.spec.name, results.runs, report.data
+            )
     return results
 
 
@@ -208,6 +215,7 @@ class Results:
         self.folder = folder
         self.store = store
         self._report: Report | None = None  # built once, on first use
+        self.tracking: dict[str, Any] | None = None  # what `run` logged to MLflow, if asked
 
     def __repr__(self) -> str:
         return f"Results({str(self.folder)!r}, {self.store.count()} runs)"

@@ -177,6 +177,13 @@ def run(
             "without training."
         ),
     ] = False,
+    mlflow: Annotated[
+        str | None,
+        typer.Option(
+            help="Log every run to this MLflow tracking URI (e.g. sqlite:///mlflow.db) and "
+            "register the champion; needs bakeoff[mlflow]."
+        ),
+    ] = None,
 ) -> None:
     """Run a bake-off. With EXPERIMENT: the whole grid of the experiment file (strategies ×
     train sizes × seeds × wordings); with --task: the strategies given here. Either way the
@@ -191,7 +198,7 @@ def run(
         from bakeoff.cli_experiment import run_experiment
 
         with user_errors():
-            run_experiment(experiment, out, trust_remote_code, explain=explain)
+            run_experiment(experiment, out, trust_remote_code, explain=explain, mlflow=mlflow)
         return
     from bakeoff.cli_experiment import run_task
 
@@ -245,6 +252,7 @@ def run(
             own_settings=own_settings,
             backend=_backend_options(trust_remote_code, threads, concurrency, inference_precision),
             explain=explain,
+            mlflow=mlflow,
         )
 
 

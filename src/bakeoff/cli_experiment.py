@@ -22,11 +22,22 @@ from bakeoff.errors import BakeoffError
 
 
 def run_experiment(
-    path: Path, out: Path | None, trust_remote_code: bool, *, explain: bool = False
+    path: Path,
+    out: Path | None,
+    trust_remote_code: bool,
+    *,
+    explain: bool = False,
+    mlflow: str | None = None,
 ) -> None:
-    from bakeoff.experiment.spec import load_experiment
+    from bakeoff.experiment.spec import MlflowTracking, load_experiment
 
     spec = load_experiment(path)
+    if mlflow is not None:  # --mlflow: this URI, the file's other tracking settings kept
+        config = spec.tracking.mlflow or MlflowTracking(uri=mlflow)
+        tracking = spec.tracking.model_copy(
+            update={"mlflow": config.model_copy(update={"uri": mlflow})}
+        )
+        spec = spec.model_copy(update={"tracking": tracking})
     trust = trust_remote_code or spec.trust_remote_code
     _execute(spec, out or Path("runs") / spec.name, spec.backend, trust, explain)
 
@@ -48,6 +59,7 @@ def run_task(
     own_settings: dict[str, dict[str, Any]],
     backend: Any,
     explain: bool = False,
+    mlflow: str | None = None,
 ) -> None:
     """`bakeoff run --task …`: the same pipeline as an experiment file, built from flags."""
     from bakeoff.experiment.registry import default_training
@@ -75,6 +87,7 @@ def run_task(
         "prompt": {**prompt, "demos": demos[0] if demos else "random"},
         "training": training,
         "drop_invalid": drop_invalid,
+        **({"tracking": {"mlflow": {"uri": mlflow}}} if mlflow else {}),
     }
     try:
         spec = ExperimentSpec.model_validate(raw)
@@ -121,6 +134,10 @@ def _execute(spec: Any, out: Path, backend: Any, trust: bool, explain: bool = Fa
     set_quiet(False)  # --quiet hides the progress, not the final summary
     if is_main_process():
         _print_report(results.report().data, out)
+        if results.tracking:
+            logged = results.tracking
+            champion = f"; champion: version {logged['version']}" if logged["version"] else ""
+            console.print(f"mlflow: {logged['added']} run(s) logged to {logged['uri']}{champion}")
 
 
 def print_schedules(experiment: Any) -> None:

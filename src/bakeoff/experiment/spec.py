@@ -118,6 +118,20 @@ class Budget(StrictModel):
     )
 
 
+class MlflowTracking(StrictModel):
+    """Log every run to MLflow (bakeoff/tracking.py, docs/python.md)."""
+
+    uri: str = Field(description="Tracking URI: sqlite:///path/mlflow.db, http://host:5000, …")
+    experiment: str | None = Field(default=None, description="Default: the experiment's name.")
+    registered_model: str | None = Field(
+        default=None, description="Registry name of the champion (default: bakeoff-NAME)."
+    )
+
+
+class Tracking(StrictModel):
+    mlflow: MlflowTracking | None = None
+
+
 class ExperimentSpec(StrictModel):
     name: str = Field(
         min_length=1,
@@ -142,6 +156,7 @@ class ExperimentSpec(StrictModel):
     trust_remote_code: bool = False
     drop_invalid: bool = Field(default=False, description="Drop bad data rows (with counts).")
     backend: BackendOptions = BackendOptions()
+    tracking: Tracking = Tracking()
     base_dir: Path = Field(default=Path("."), exclude=True)
     source_file: Path | None = Field(default=None, exclude=True)
     key_lines: dict[str, int] = Field(default_factory=dict, exclude=True)  # top-level key -> line

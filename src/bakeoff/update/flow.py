@@ -275,6 +275,13 @@ class Update:
                 }
             )
             store.close()
+        if self.spec.tracking.mlflow is not None:  # challengers logged; a promotion moves the alias
+            from bakeoff.tracking import MlflowLog
+
+            log = MlflowLog(self.spec.tracking.mlflow, self.spec.name)
+            log.log_runs(self.folder, records, {})
+            if decision.promoted_key:
+                log.set_champion(decision.promoted_key)
         return UpdateResult(self.version, drift, summary, records, decision.as_dict(), skipped)
 
     def _claim(
