@@ -219,52 +219,6 @@ class LlamaCppLM:
         progress: Progress | None = None,
         constraint: OutputSpec | None = None,
     ) -> list[Generation]:
-        if self.parallel and temperature == 0 and constraint is None and prompts:
-            produced = self._generate_parallel(prompts, max_new_tokens, stop, progress)
-            if produced is not None:
-                return produced
-        return self._generate_one_by_one(
-            prompts, max_new_tokens, stop, temperature, seed, progress, constraint
-        )
-
-    def _generate_parallel(
-        self,
-        prompts: Sequence[str],
-        max_new_tokens: int,
-        stop: Sequence[str],
-        progress: Progress | None,
-    ) -> list[Generation] | None:
-        """Greedy outputs, many rows per decode (llamacpp_batch.py); None where they do not fit."""
-        encoded = [self.encode_prompt(p) for p in prompts]
-        shared = common_prefix_length(encoded)
-
-        def text_of(tokens: list[int]) -> str:
-            return self.llm.detokenize(tokens).decode("utf-8", errors="ignore")
-
-        outputs = self._parallel_scorer().generate_greedy(
-            encoded[0][:shared],
-            [e[shared:] for e in encoded],
-            max_new_tokens,
-            lambda tokens: cut_at_stop(text_of(tokens), stop)[1],
-            progress,
-        )
-        if outputs is None:
-            return None
-        return [
-            Generation(cut_at_stop(text_of(out), stop)[0], len(e), len(out))
-            for out, e in zip(outputs, encoded, strict=True)
-        ]
-
-    def _generate_one_by_one(
-        self,
-        prompts: Sequence[str],
-        max_new_tokens: int,
-        stop: Sequence[str],
-        temperature: float,
-        seed: int,
-        progress: Progress | None,
-        constraint: OutputSpec | None,
-    ) -> list[Generation]:
         results = []
         eos = self.llm.token_eos()
         grammar = llama_grammar(constraint) if constraint is not None else None

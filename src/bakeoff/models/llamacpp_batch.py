@@ -61,8 +61,7 @@ def _log_softmax(logits: np.ndarray) -> np.ndarray:
 
 
 class ParallelScorer:
-    """Scores (and greedily continues) groups of rows in one decode each, on its own context of
-    `llm`'s weights."""
+    """Scores groups of rows in one decode each, on its own context of `llm`'s weights."""
 
     def __init__(self, llm: Any, *, sequences: int = 32, batch_tokens: int = 1024):
         import llama_cpp
@@ -79,7 +78,6 @@ class ParallelScorer:
         params.n_threads = llm.context_params.n_threads
         params.n_threads_batch = llm.context_params.n_threads_batch
         self.n_vocab = llm.n_vocab()
-        self.eos = llm.token_eos()
         self.context = _internals.LlamaContext(model=llm._model, params=params, verbose=False)
         self.batch = _internals.LlamaBatch(
             n_tokens=batch_tokens, embd=0, n_seq_max=self.sequences, verbose=False
@@ -105,69 +103,6 @@ class ParallelScorer:
             if progress:
                 progress(len(group))
         return [out[row.request] for row in rows]
-
-    def generate_greedy(
-        self,
-        prefix: list[int],
-        suffixes: list[list[int]],
-        max_new_tokens: int,
-        finished: Any,
-        progress: Any = None,
-    ) -> list[list[int]] | None:
-        """Greedy continuations of many prompts, a group of rows per decode and then one token
-        per unfinished row per decode. `finished(tokens)` says whether a row's output is done
-        (a stop string). None when the prefix does not fit: the caller goes one by one."""
-        needs = [(1, len(suffix) + max_new_tokens) for suffix in suffixes]
-        groups = pack(needs, self.sequences - 1, self.batch_tokens)
-        if not groups or len(prefix) > self.max_prefix:
-            return None
-        self._load_prefix(prefix)
-        outputs: list[list[int]] = [[] for _ in suffixes]
-        for group in groups:
-            self._generate_group(len(prefix), group, suffixes, outputs, max_new_tokens, finished)
-            if progress:
-                progress(len(group))
-        return outputs
-
-    def _generate_group(
-        self,
-        shared: int,
-        group: list[int],
-        suffixes: list[list[int]],
-        outputs: list[list[int]],
-        max_new_tokens: int,
-        finished: Any,
-    ) -> None:
-        api, memory = self.llama_cpp, self.context.memory
-        eos = self.eos
-        entries: list[tuple[int, int, tuple[int, ...], bool]] = []
-        read_at: dict[int, int] = {}  # row -> batch index of its next-token logits
-        for seq, row in enumerate(group, start=1):
-            if shared:
-                api.llama_memory_seq_cp(memory, 0, seq, 0, shared)
-            suffix = suffixes[row]
-            for i, token in enumerate(suffix):
-                entries.append((token, shared + i, (seq,), i == len(suffix) - 1))
-            read_at[row] = len(entries) - 1
-        while entries:
-            self._fill(entries)
-            self._decode()
-            entries = []
-            for seq, row in enumerate(group, start=1):
-                if row not in read_at:
-                    continue
-                pointer = api.llama_get_logits_ith(self.context.ctx, read_at.pop(row))
-                token = int(np.argmax(np.ctypeslib.as_array(pointer, shape=(self.n_vocab,))))
-                if token == eos:
-                    continue
-                outputs[row].append(token)
-                if len(outputs[row]) >= max_new_tokens or finished(outputs[row]):
-                    continue
-                position = shared + len(suffixes[row]) + len(outputs[row]) - 1
-                read_at[row] = len(entries)
-                entries.append((token, position, (seq,), True))
-        for seq in range(1, len(group) + 1):
-            api.llama_memory_seq_rm(memory, seq, -1, -1)
 
     def _load_prefix(self, prefix: list[int]) -> None:
         """An empty cache, then the prefix decoded once into sequence 0."""
