@@ -34,38 +34,20 @@ def test_wheel_installs_and_runs(tmp_path: Path) -> None:
     )
     # the installed copy, not this checkout's src/, must be the one imported
     env = {**os.environ, "PYTHONPATH": str(target), "PYTHONNOUSERSITE": "1"}
-    code = (
-        "import bakeoff, bakeoff.api, bakeoff.report.render as r; "
-        "print(bakeoff.__version__, bakeoff.__file__, hasattr(bakeoff, 'run'))"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    assert out[1].startswith(str(target)) and out[2] == "True"
-    help_text = subprocess.run(
-        [sys.executable, str(target / "bin" / "bakeoff"), "--help"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    assert "run" in help_text and "serve" in help_text
-    code = (
-        "import bakeoff.report.render as r; "
-        "print((r.TEMPLATES / 'report.html.j2').is_file(), r.TEMPLATES)"
-    )
-    found = subprocess.run(
-        [sys.executable, "-c", code],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    assert found == ["True", str(target / "bakeoff" / "report" / "templates")]
+
+    def installed(*args: str) -> list[str]:
+        done = subprocess.run(
+            [sys.executable, *args],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return done.stdout.split()
+
+    found = installed("-c", "import bakeoff; print(bakeoff.__file__, hasattr(bakeoff, 'run'))")
+    assert found[0].startswith(str(target)) and found[1] == "True"
+    assert {"run", "serve", "predict"} <= set(installed(str(target / "bin" / "bakeoff"), "--help"))
+    code = "import bakeoff.report.render as r; print((r.TEMPLATES / 'report.html.j2').is_file())"
+    assert installed("-c", code) == ["True"]

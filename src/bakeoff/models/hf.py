@@ -29,7 +29,6 @@ from bakeoff.models.hf_scoring import (
 from bakeoff.models.hf_tree import (
     additive_mask,
     option_tree,
-    plan_tree_batches,
     tree_batch,
     tree_items,
     tree_logprobs,
@@ -220,7 +219,8 @@ class HFCausalLM:
     ) -> list[list[float]]:
         logprobs: list[list[float]] = [[] for _ in suffixes]
         dtype = next(self.runner.parameters()).dtype
-        for batch in plan_tree_batches(tree_items(suffixes, options), self.max_batch_tokens):
+        items = tree_items(suffixes, options)
+        for batch in plan_batches(items, self.max_batch_tokens, lambda it: it.width):
             inputs = tree_batch(batch, shared, self.tokenizer.pad_token_id)
             kwargs: dict[str, Any] = {
                 "attention_mask": additive_mask(inputs.allowed, dtype),
@@ -258,7 +258,7 @@ class HFCausalLM:
         ]
         logprobs: list[list[float]] = [[0.0] * len(opts) for opts in options]
         remaining = [len(opts) for opts in options]
-        for batch in plan_batches(items, self.max_batch_tokens):
+        for batch in plan_batches(items, self.max_batch_tokens, lambda it: len(it.ids)):
             for item, lps in zip(batch, self._score_batch(batch, prefix, shared), strict=True):
                 for j, lp in zip(item.options, lps, strict=True):
                     logprobs[item.request][j] = lp

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 
@@ -37,14 +38,16 @@ def items_for_request(request: int, suffix: list[int], options: list[list[int]])
     return items
 
 
-def plan_batches(items: list[ScoreItem], max_tokens: int) -> list[list[ScoreItem]]:
+T = TypeVar("T")
+
+
+def plan_batches(items: list[T], max_tokens: int, width: Callable[[T], int]) -> list[list[T]]:
     """Group items longest first so each padded batch holds at most `max_tokens` tokens."""
-    ordered = sorted(items, key=lambda it: -len(it.ids))
-    batches: list[list[ScoreItem]] = []
-    current: list[ScoreItem] = []
+    ordered = sorted(items, key=lambda it: -width(it))
+    batches: list[list[T]] = []
+    current: list[T] = []
     for item in ordered:
-        width = len(current[0].ids) if current else len(item.ids)
-        if current and width * (len(current) + 1) > max_tokens:
+        if current and width(current[0]) * (len(current) + 1) > max_tokens:
             batches.append(current)
             current = []
         current.append(item)

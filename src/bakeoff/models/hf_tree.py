@@ -69,20 +69,6 @@ class TreeItem:
         return len(self.suffix) + len(self.tree.node_tokens)
 
 
-def plan_tree_batches(items: list[TreeItem], max_tokens: int) -> list[list[TreeItem]]:
-    """Longest first, each padded batch within `max_tokens` tokens."""
-    batches: list[list[TreeItem]] = []
-    current: list[TreeItem] = []
-    for item in sorted(items, key=lambda it: -it.width):
-        if current and current[0].width * (len(current) + 1) > max_tokens:
-            batches.append(current)
-            current = []
-        current.append(item)
-    if current:
-        batches.append(current)
-    return batches
-
-
 @dataclass(frozen=True)
 class TreeBatch:
     input_ids: torch.Tensor  # (B, W)
