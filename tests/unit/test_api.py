@@ -124,3 +124,32 @@ def test_a_missing_extra_names_what_to_install(monkeypatch: pytest.MonkeyPatch) 
     )
     with pytest.raises(bakeoff.BakeoffError, match=r"pip install 'bakeoff\[llamacpp\]'"):
         load_model("llama.cpp:smollm2-135m-instruct")
+
+
+def test_a_store_fingerprinted_the_old_way_still_resumes_and_reports(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    """Stores made before fingerprints left task defaults out (until 2026-12-01) hashed every
+    TaskSpec field, so each field a release added orphaned them ("data_sha256 changed")."""
+    import sqlite3
+
+    from bakeoff.experiment.grid import Experiment, data_fingerprint
+
+    task = make_task(tmp_path)
+    spec = bakeoff.new_experiment(name="old", task=task, models=[str(tiny_model_dir)], **GRID)
+    bakeoff.run(spec, tmp_path / "out")
+    grid = Experiment(spec)
+    old = data_fingerprint(grid.task, grid.splits, with_defaults=True)
+    assert old != data_fingerprint(grid.task, grid.splits)
+    db = sqlite3.connect(tmp_path / "out" / "bakeoff.sqlite")
+    setup = json.loads(db.execute("SELECT value FROM meta WHERE key = 'setup'").fetchone()[0])
+    db.execute(
+        "UPDATE meta SET value = ? WHERE key = 'setup'",
+        (json.dumps({**setup, "data_sha256": old}),),
+    )
+    db.commit()
+    db.close()
+    events: list[bakeoff.RunProgress] = []
+    again = bakeoff.run(spec, tmp_path / "out", progress=events.append)
+    assert [e.skipped for e in events] == [True, True]
+    assert again.recommendation.choice is not None

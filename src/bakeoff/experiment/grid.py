@@ -99,8 +99,20 @@ def plan_runs(spec: ExperimentSpec, sizes: list[int]) -> list[RunConfig]:
     return runs
 
 
-def data_fingerprint(task: TaskSpec, splits: Splits) -> str:
-    return splits.digest(json.dumps(task.model_dump(mode="json"), sort_keys=True))
+def data_fingerprint(task: TaskSpec, splits: Splits, *, with_defaults: bool = False) -> str:
+    """The splits' rows and the task's settings. Settings left at their defaults are not part
+    of it, so a field a later bakeoff adds to task files does not orphan earlier stores."""
+    dump = task.model_dump(mode="json", exclude_defaults=not with_defaults)
+    return splits.digest(json.dumps(dump, sort_keys=True))
+
+
+def fingerprint_matches(task: TaskSpec, splits: Splits, recorded: str) -> bool:
+    """Whether `recorded` (a store's) is this data's fingerprint — in today's form, or in the
+    form before defaults were left out (stores made until 2026-12-01)."""
+    return recorded in (
+        data_fingerprint(task, splits),
+        data_fingerprint(task, splits, with_defaults=True),
+    )
 
 
 class Experiment:
@@ -176,7 +188,11 @@ class Experiment:
             spec["task"] = str(self.spec.task_path.resolve())  # the store is read from anywhere
             spec["task_from_store"] = os.path.relpath(spec["task"], out.resolve())  # or moved
             if main:
-                store.claim_setup(self.setup, spec)
+                setup, existing = self.setup, store.meta("setup") or {}
+                recorded = existing.get("data_sha256")
+                if recorded and fingerprint_matches(self.task, self.splits, recorded):
+                    setup["data_sha256"] = recorded  # the same data, fingerprinted the old way
+                store.claim_setup(setup, spec)
             records = {r.key: r for r in store.runs()}
             worker = worker or Worker()
             for index, run in enumerate(self.runs):

@@ -28,7 +28,7 @@ from bakeoff.cost.tco import break_even, run_costs, tco
 from bakeoff.errors import BakeoffError
 from bakeoff.evaluation.paired import compare_pair
 from bakeoff.evaluation.score import headline_statistic
-from bakeoff.experiment.grid import data_fingerprint
+from bakeoff.experiment.grid import fingerprint_matches
 from bakeoff.experiment.record import RunRecord
 from bakeoff.experiment.spec import ExperimentSpec
 from bakeoff.experiment.store import RunStore
@@ -57,7 +57,7 @@ def load_context(
         raise settings_error(exc, "constraints", "bakeoff advise --help", flags=True) from None
     task = load_task(spec.task_path)
     splits = load_splits(task, limit_test=spec.test_size)
-    if data_fingerprint(task, splits) != setup["data_sha256"]:
+    if not fingerprint_matches(task, splits, setup["data_sha256"]):
         raise BakeoffError(
             f"{spec.task_path}: the task or its data changed since these runs were scored — "
             "restore them, or rerun the experiment into a new --out folder."
