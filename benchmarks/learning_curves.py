@@ -174,7 +174,7 @@ def main() -> None:
                 "dataset": dataset,
                 "per_class": per_class,
                 "rows": per_class * CLASSES[dataset],
-                "wall_seconds": cell.get("wall_seconds", 0) + data["wall_seconds"],
+                "wall_seconds": (cell.get("wall_seconds") or 0) + data["wall_seconds"],
                 "majority": majority_baseline(data),
                 "runs": kept + new,  # a cell grows by folders (--tag): each run once
             }
