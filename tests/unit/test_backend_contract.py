@@ -80,4 +80,8 @@ def test_next_token_contract(backend_model: LanguageModel) -> None:
         token, logprob = max(top.items(), key=lambda kv: kv[1])
         [scored] = backend_model.score([ScoreRequest(prompt, (token,))])
         if scored.n_tokens == (1,):  # the token text re-encodes to itself
-            assert scored.logprobs[0] == pytest.approx(logprob, abs=0.05)
+            # llama.cpp scores many rows per decode in a second context; its quantised kernels
+            # round differently by batch shape (a 1-token decode vs a batch: up to 0.43 nats
+            # observed on SmolLM2's Q4_1, AMD EPYC); elsewhere the two paths share the math
+            noise = 0.5 if backend_model.name.startswith("llama.cpp") else 0.05
+            assert scored.logprobs[0] == pytest.approx(logprob, abs=noise)
