@@ -43,6 +43,7 @@ class MlflowLog:
         self.client = MlflowClient(tracking_uri=config.uri, registry_uri=config.uri)
         name = config.experiment or experiment
         self.model_name = config.registered_model or f"bakeoff-{experiment}"
+        self._logged: dict[str, str] | None = None
         found = self.client.get_experiment_by_name(name)
         self.experiment_id = (
             found.experiment_id
@@ -53,9 +54,13 @@ class MlflowLog:
         )
 
     def logged(self) -> dict[str, str]:
-        """bakeoff run key -> MLflow run id, for runs already logged."""
-        runs = self.client.search_runs([self.experiment_id], max_results=50000)
-        return {r.data.tags[KEY_TAG]: r.info.run_id for r in runs if KEY_TAG in r.data.tags}
+        """bakeoff run key -> MLflow run id, for runs already logged (read once, then kept up
+        to date by `log_runs`)."""
+        if self._logged is None:
+            runs = self.client.search_runs([self.experiment_id], max_results=50000)
+            tagged = [r for r in runs if KEY_TAG in r.data.tags]
+            self._logged = {r.data.tags[KEY_TAG]: r.info.run_id for r in tagged}
+        return self._logged
 
     def log_runs(self, folder: Path, records: list[RunRecord], report: dict[str, Any]) -> int:
         """Log the records not logged yet; returns how many were added."""
@@ -63,7 +68,7 @@ class MlflowLog:
         added = 0
         for record in records:
             if record.key not in done:
-                self._log_run(folder, record, report)
+                done[record.key] = self._log_run(folder, record, report)
                 added += 1
         return added
 

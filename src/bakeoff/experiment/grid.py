@@ -109,9 +109,8 @@ def data_fingerprint(task: TaskSpec, splits: Splits, *, with_defaults: bool = Fa
 def fingerprint_matches(task: TaskSpec, splits: Splits, recorded: str) -> bool:
     """Whether `recorded` (a store's) is this data's fingerprint — in today's form, or in the
     form before defaults were left out (stores made until 2026-12-01)."""
-    return recorded in (
-        data_fingerprint(task, splits),
-        data_fingerprint(task, splits, with_defaults=True),
+    return recorded == data_fingerprint(task, splits) or recorded == data_fingerprint(
+        task, splits, with_defaults=True
     )
 
 
@@ -188,9 +187,11 @@ class Experiment:
             spec["task"] = str(self.spec.task_path.resolve())  # the store is read from anywhere
             spec["task_from_store"] = os.path.relpath(spec["task"], out.resolve())  # or moved
             if main:
-                setup, existing = self.setup, store.meta("setup") or {}
-                recorded = existing.get("data_sha256")
-                if recorded and fingerprint_matches(self.task, self.splits, recorded):
+                setup = self.setup
+                recorded = (store.meta("setup") or {}).get("data_sha256")
+                if recorded not in (None, setup["data_sha256"]) and fingerprint_matches(
+                    self.task, self.splits, recorded
+                ):
                     setup["data_sha256"] = recorded  # the same data, fingerprinted the old way
                 store.claim_setup(setup, spec)
             records = {r.key: r for r in store.runs()}

@@ -30,14 +30,10 @@ from bakeoff.models.base import (
     common_prefix_length,
     cut_at_stop,
 )
+from bakeoff.models.llamacpp_batch import logprobs_at
 from bakeoff.models.registry import resolve
 from bakeoff.task.output import OutputSpec
 from bakeoff.templating import render_template
-
-
-def _log_softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max()
-    return shifted - np.log(np.exp(shifted).sum())
 
 
 def gguf_path(name: str) -> Path:
@@ -132,11 +128,7 @@ class LlamaCppLM:
 
     def _last_logprobs(self) -> np.ndarray:
         """Log-probabilities of the next token after what the context holds."""
-        import llama_cpp
-
-        pointer = llama_cpp.llama_get_logits_ith(self.llm.ctx, -1)
-        logits = np.ctypeslib.as_array(pointer, shape=(self.llm.n_vocab(),))
-        return _log_softmax(logits.astype(np.float64))
+        return logprobs_at(self.llm.ctx, -1, self.llm.n_vocab())
 
     def score(
         self, requests: Sequence[ScoreRequest], progress: Progress | None = None

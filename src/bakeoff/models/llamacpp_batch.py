@@ -55,7 +55,13 @@ def pack(needs: list[tuple[int, int]], max_sequences: int, max_tokens: int) -> l
     return groups
 
 
-def _log_softmax(logits: np.ndarray) -> np.ndarray:
+def logprobs_at(ctx: Any, index: int, n_vocab: int) -> np.ndarray:
+    """Next-token log-probabilities from the logits llama.cpp kept for batch position `index`
+    (-1: the last), in float64."""
+    import llama_cpp
+
+    pointer = llama_cpp.llama_get_logits_ith(ctx, index)
+    logits = np.ctypeslib.as_array(pointer, shape=(n_vocab,)).astype(np.float64)
     shifted = logits - logits.max()
     return shifted - np.log(np.exp(shifted).sum())
 
@@ -116,20 +122,17 @@ class ParallelScorer:
         api, memory = self.llama_cpp, self.context.memory
         entries: list[tuple[int, int, tuple[int, ...], bool]] = []
         reads: list[tuple[int, int, int, int]] = []  # (request, option, batch index, token)
-        next_seq = 1
-        used: list[int] = []
+        next_seq = 1  # sequence 0 holds the prefix
         for row in group:
-            own = next_seq
-            option_seq = {}
-            next_seq += 1
+            own = next_seq  # the row's sequence, then one per multi-token option
+            option_seq: dict[int, int] = {}
             for j, option in enumerate(row.options):
                 if len(option) > 1:
-                    option_seq[j] = next_seq
-                    next_seq += 1
+                    option_seq[j] = own + 1 + len(option_seq)
             seqs = (own, *option_seq.values())
-            used.extend(seqs)
-            for seq in seqs:
-                if shared:
+            next_seq += len(seqs)
+            if shared:
+                for seq in seqs:
                     api.llama_memory_seq_cp(memory, 0, seq, 0, shared)
             last = len(entries) + len(row.suffix) - 1
             for i, token in enumerate(row.suffix):
@@ -146,11 +149,9 @@ class ParallelScorer:
         sums = {row.request: [0.0] * len(row.options) for row in group}
         for request, j, index, token in reads:
             if index not in logprobs:
-                pointer = api.llama_get_logits_ith(self.context.ctx, index)
-                logits = np.ctypeslib.as_array(pointer, shape=(self.n_vocab,))
-                logprobs[index] = _log_softmax(logits.astype(np.float64))
+                logprobs[index] = logprobs_at(self.context.ctx, index, self.n_vocab)
             sums[request][j] += float(logprobs[index][token])
-        for seq in used:
+        for seq in range(1, next_seq):
             api.llama_memory_seq_rm(memory, seq, -1, -1)
         return sums
 
