@@ -147,6 +147,12 @@ def run(
         int | None, typer.Option(help="Validation rows per evaluation (default: up to 200).")
     ] = None,
     patience: Annotated[int, typer.Option(help="Evaluations without gain before stopping.")] = 3,
+    label_list: Annotated[
+        str,
+        typer.Option(
+            help="Trained runs' instruction: auto (lists the labels up to 20 of them), keep, drop."
+        ),
+    ] = "auto",
     precision: Annotated[
         str, typer.Option(help="Training: auto (the faster one, measured here), fp32, bf16.")
     ] = "auto",
@@ -219,6 +225,7 @@ def run(
             "eval_rows": eval_rows,
             "patience": patience,
             "precision": precision,
+            "label_list": label_list,
         }
         own_settings: dict[str, dict[str, Any]] = {  # for the strategies that registered the key
             "lora": {

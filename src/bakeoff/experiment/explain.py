@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from bakeoff.experiment.plan import RunConfig
 from bakeoff.finetuning.config import TrainConfig
+from bakeoff.finetuning.label_list import label_list_reason
 from bakeoff.finetuning.schedule import Schedule, plan_schedule
 from bakeoff.task.data import Splits
 from bakeoff.task.spec import TaskSpec
@@ -18,6 +19,7 @@ class PlannedTraining:
     rows: int  # the rows the loop iterates (encoder-head: with its same-label concatenations)
     schedule: Schedule
     budget_minutes: float | None  # the schedule is cut to fit once steps 2–6 are timed
+    prompt_note: str | None = None  # the paired prompt's label list left out, and why
 
 
 def planned_training(run: RunConfig, splits: Splits, task: TaskSpec) -> PlannedTraining | None:
@@ -37,7 +39,8 @@ def planned_training(run: RunConfig, splits: Splits, task: TaskSpec) -> PlannedT
         classes=classes,
         validation_rows=len(splits.validation),
     )
-    return PlannedTraining(run, rows, schedule, cfg.max_minutes)
+    note = label_list_reason(cfg.label_list, task) if resolved.uses_prompt else None
+    return PlannedTraining(run, rows, schedule, cfg.max_minutes, note)
 
 
 def explain_lines(planned: PlannedTraining) -> list[str]:
@@ -49,6 +52,8 @@ def explain_lines(planned: PlannedTraining) -> list[str]:
         f"validated every {s.eval_every} steps on {s.eval_rows} rows"
     ]
     lines += [f"  {name}: {why}" for name, why in s.reasons.items()]
+    if planned.prompt_note is not None:
+        lines.append(f"  prompt: {planned.prompt_note}")
     if planned.budget_minutes is not None:
         lines.append(
             f"  budget: at most {planned.budget_minutes:g} minutes — steps 2–6 are timed and "

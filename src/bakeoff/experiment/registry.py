@@ -23,7 +23,7 @@ def default_training(
     train = overrides.get("train", {})  # unset fields: chosen per run (finetuning/schedule.py)
     docs = "docs/finetuning.md"
     try:
-        out: dict[str, Any] = {"train": TrainConfig.model_validate(train).model_dump()}
+        out: dict[str, Any] = {"train": TrainConfig.model_validate(train).key_dump()}
     except ValidationError as exc:
         raise settings_error(exc, where, docs, flags) from None
     trained_own = own_settings(resolved, overrides, where, docs, flags, part="trained")

@@ -9,6 +9,7 @@ so it is scored, reported and served exactly like a prompted one.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from bakeoff.errors import BakeoffError
 from bakeoff.finetuning.causal_job import CausalJob
 from bakeoff.finetuning.causal_method import CausalMethod
 from bakeoff.finetuning.config import TrainConfig
+from bakeoff.finetuning.label_list import label_list_reason, short_instruction
 from bakeoff.finetuning.methods import trainable_parameters
 from bakeoff.finetuning.trainer import train_for_run, training_summary
 from bakeoff.models.base import LanguageModel, Progress
@@ -156,6 +158,11 @@ class CausalFineTune:
         # the prompt is chosen (a search runs) on the base weights, then trained with
         candidate = self.prompt_strategy.adapt(task, lm, train, validation, ctx)
         assert isinstance(candidate, PromptCandidate)  # every prompt strategy makes one
+        label_list_note = label_list_reason(self.train_config.label_list, task)
+        if label_list_note is not None:  # a long label list is cost, not help, to a tuned model
+            candidate.layout = dataclasses.replace(
+                candidate.layout, instruction=short_instruction(task)
+            )
         fitted = candidate.settings.prior  # a search's mean calibration, on the base weights
         if fitted is not None:  # trains and evaluates uncalibrated, refitted after training
             candidate.settings = candidate.settings.model_copy(update={"prior": None})
@@ -190,4 +197,6 @@ class CausalFineTune:
         if fitted is not None:
             candidate.refit_prior(validation[:REFIT_ROWS])
         summary = training_summary(report, model.n_parameters, trainable_parameters(lm.model))
+        if label_list_note is not None:
+            summary["prompt"] = label_list_note
         return TunedCandidate(candidate, self.method, summary)

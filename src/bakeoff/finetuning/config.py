@@ -7,6 +7,11 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from bakeoff.config import StrictModel
+from bakeoff.finetuning.label_list import LabelList
+
+# Fields added after stores existed: left out of a run's key while at their default, so the
+# runs in those stores keep their keys and resume instead of training again.
+SILENT_WHEN_DEFAULT = ("label_list",)
 
 
 class TrainConfig(StrictModel):
@@ -48,6 +53,19 @@ class TrainConfig(StrictModel):
     max_minutes: float | None = Field(
         default=None, gt=0, description="Training time budget; the schedule is cut to fit it."
     )
+    label_list: LabelList = Field(
+        default="auto",
+        description="The paired instruction's list of labels: auto leaves it out above 20 "
+        "labels (the model learns them from the rows), keep, drop.",
+    )
+
+    def key_dump(self) -> dict[str, object]:
+        """The settings as a run's key holds them (see SILENT_WHEN_DEFAULT)."""
+        dump = self.model_dump()
+        for name in SILENT_WHEN_DEFAULT:
+            if dump[name] == type(self).model_fields[name].default:
+                del dump[name]
+        return dump
 
 
 class LoraSettings(StrictModel):
