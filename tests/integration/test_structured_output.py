@@ -47,6 +47,24 @@ def test_transformers_decodes_json_regex_and_choices_under_the_shape() -> None:
     assert all(t in ("yes", "no") for t in generate(model, yes_no, ["Is Paris in France?"]))
 
 
+def test_json_is_decoded_compact_as_demos_show_it() -> None:
+    """No free whitespace: only json.dumps' separators, so a model cannot spend its budget on
+    spaces and the output's length stays bounded."""
+    from llguidance import LLMatcher
+
+    from bakeoff.models.hf_constrain import ll_tokenizer
+
+    tokenizer = ll_tokenizer(load_model("smollm2-135m-instruct"))
+
+    def accepts(text: str) -> bool:
+        matcher = LLMatcher(tokenizer, ANSWER.grammar())
+        consumed = matcher.consume_tokens(tokenizer.tokenize_str(text))
+        return bool(consumed) and not matcher.is_error() and matcher.is_accepting()
+
+    assert accepts('{"answer": "x"}')
+    assert not accepts('{ "answer": "x"}') and not accepts('{"answer":   "x"}')
+
+
 def test_llamacpp_decodes_json_under_its_grammar() -> None:
     model = load_model("llama.cpp:smollm2-135m-instruct", BackendOptions(threads=2, context=2048))
     for text in generate(model, ANSWER):
@@ -61,8 +79,15 @@ def test_openai_server_decodes_json_through_response_format(server: str) -> None
 
 
 def test_squad_json_constrained_and_free(tmp_path: Path) -> None:
+    """With a budget of 4 new tokens, too few for `{"answer": "`: the constrained decode takes
+    the budget its shape (maxLength 120) fits in, and every output is valid."""
+    example = REPO / "examples/squad_json"
+    text = (example / "task.yaml").read_text().replace("max_new_tokens: 40", "max_new_tokens: 4")
+    (tmp_path / "task.yaml").write_text(
+        text.replace("../../../shared", str(REPO.parent / "shared"))
+    )
     (tmp_path / "experiment.yaml").write_text(
-        f"name: squad-json\ntask: {REPO / 'examples/squad_json/task.yaml'}\n"
+        f"name: squad-json\ntask: {tmp_path / 'task.yaml'}\n"
         "strategies: [zero-shot, {name: zero-shot, decode: free}]\n"
         "wordings: [0]\ntest_size: 8\n"
     )

@@ -130,3 +130,40 @@ def test_a_generation_task_has_no_undeclared_labels(tmp_path: Path) -> None:
 
     task = load_task(task_with(tmp_path, ""))
     assert undeclared_labels(read_rows(tmp_path / "data.jsonl").rows, task) == {}
+
+
+@pytest.mark.parametrize(
+    ("shape", "longest"),
+    [
+        ({"json_schema": {"type": "string", "maxLength": 3}}, 2 + 12 * 3),  # escapes: 12 B/char
+        ({"json_schema": {"type": "integer", "minimum": -5, "maximum": 1000}}, 4),
+        ({"json_schema": {"enum": ["a", "long one", 7]}}, len('"long one"')),
+        ({"json_schema": {"type": ["boolean", "null"]}}, 5),
+        (  # {"k": <5 bytes>} with the widest separators either grammar allows
+            {
+                "json_schema": {
+                    "type": "object",
+                    "properties": {"k": {"type": "boolean"}},
+                    "additionalProperties": False,
+                }
+            },
+            4 + 3 + 3 + 5,
+        ),
+        (
+            {"json_schema": {"type": "array", "items": {"const": 1}, "maxItems": 3}},
+            4 + 3 + 2 * 2,
+        ),
+        ({"json_schema": {"anyOf": [{"const": "xy"}, {"type": "null"}]}}, 4),
+        ({"json_schema": ANSWER}, None),  # a string without maxLength: no bound
+        ({"json_schema": {"type": "number", "minimum": 0, "maximum": 1}}, None),  # decimals
+        ({"json_schema": {"type": "array", "items": {"const": 1}}}, None),  # no maxItems
+        ({"regex": "[0-9]{2,4}-(a|bc)"}, 4 * 7),  # characters of up to 4 bytes
+        ({"regex": "[0-9]+"}, None),
+        ({"choices": ["yes", "ünsure"]}, 7),
+    ],
+)
+def test_the_longest_output_a_shape_allows(shape: dict, longest: int | None) -> None:  # type: ignore[type-arg]
+    spec = OutputSpec.model_validate(shape)
+    assert spec.longest_bytes == longest
+    assert spec.token_budget(2) == (2 if longest is None else longest + 1)
+    assert spec.token_budget(10_000) == 10_000  # a larger budget asked for stays

@@ -14,11 +14,24 @@ from __future__ import annotations
 import json
 import re
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, model_validator
 
 from bakeoff.config import StrictModel
+from bakeoff.task.output_bounds import json_bytes, regex_bytes
+
+if TYPE_CHECKING:
+    from llguidance._lib import JsonCompileOptions
+
+# JSON as json.dumps writes it (what demos show and fine-tuning learns), no other whitespace:
+# a small model cannot spend its token budget on spaces, and the output's length is bounded
+JSON_FORMAT: JsonCompileOptions = {
+    "whitespace_flexible": False,
+    "item_separator": ", ",
+    "key_separator": ": ",
+}
+MAX_SHAPE_BUDGET = 4096  # tokens: a constrained decode's budget never grows past this
 
 
 class OutputSpec(StrictModel):
@@ -71,11 +84,30 @@ class OutputSpec(StrictModel):
         from llguidance import LLMatcher
 
         if self.json_schema is not None:
-            return str(LLMatcher.grammar_from_json_schema(self.json_schema))
+            return str(LLMatcher.grammar_from_json_schema(self.json_schema, defaults=JSON_FORMAT))
         if self.regex is not None:
             return str(LLMatcher.grammar_from_regex(self.regex))
         assert self.choices is not None
         return str(LLMatcher.grammar_from_regex("|".join(re.escape(c) for c in self.choices)))
+
+    @property
+    def longest_bytes(self) -> int | None:
+        """The longest output this shape allows in UTF-8 bytes; None when it has no bound."""
+        if self.json_schema is not None:
+            return json_bytes(self.json_schema)
+        if self.regex is not None:
+            return regex_bytes(self.regex)
+        assert self.choices is not None
+        return max(len(c.encode()) for c in self.choices)
+
+    def token_budget(self, asked: int) -> int:
+        """New tokens for a decode under this shape: at least `asked`, and enough for the
+        longest output the shape allows (a token is at least a byte; one more for the end),
+        so that no output is cut before its shape is complete. Unbounded shapes get `asked`."""
+        longest = self.longest_bytes
+        if longest is None:
+            return asked
+        return max(asked, min(longest + 1, MAX_SHAPE_BUDGET))
 
     def _grammar_error(self) -> str:
         from llguidance import LLMatcher
