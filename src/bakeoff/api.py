@@ -72,6 +72,9 @@ class RunProgress:
     label: str
     record: RunRecord | None = None
     skipped: bool = False
+    error: str | None = None  # an attempt failed (Ray executor): retried unless `final`
+    attempt: int = 0
+    final: bool = False
 
 
 def run(
@@ -118,7 +121,12 @@ def run_grid(
             index = started.get(record.key, len(started))
             progress(RunProgress(index, total, record.label, record, skipped))
 
-    results = Results(out, grid.run(out, worker, on_start, on_done))
+    def on_failure(config: Any, attempt: int, error: str, final: bool) -> None:
+        if progress:
+            index = started.get(config.key, len(started))
+            progress(RunProgress(index, total, config.label, None, False, error, attempt, final))
+
+    results = Results(out, grid.run(out, worker, on_start, on_done, on_failure))
     if is_main_process():
         results.write_results_json(grid)
         report = results.report()
@@ -290,6 +298,7 @@ class Results:
             "setup": self.store.meta("setup"),
             "data": grid.splits.summary(),
             "runs": [r.to_json() for r in self.store.runs()],
+            "failures": self.store.failures(),  # every failed attempt (Ray executor)
         }
         write_json_atomic(self.folder / "results.json", data)
 

@@ -190,6 +190,20 @@ def run(
             "register the champion; needs bakeoff[mlflow]."
         ),
     ] = None,
+    executor: Annotated[
+        str | None,
+        typer.Option(
+            help="local (in this process) or ray (each run a Ray task; needs bakeoff[ray]); "
+            "default: the experiment's `executor:`, else local."
+        ),
+    ] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            help="With --executor ray: a running cluster (auto, HOST:6379, ray://HOST:10001); "
+            "default: start one on this machine, on 127.0.0.1."
+        ),
+    ] = None,
 ) -> None:
     """Run a bake-off. With EXPERIMENT: the whole grid of the experiment file (strategies ×
     train sizes × seeds × wordings); with --task: the strategies given here. Either way the
@@ -200,11 +214,21 @@ def run(
     from bakeoff.cli_output import set_quiet
 
     set_quiet(quiet)
+    chosen: dict[str, Any] = {"kind": executor} if executor else {}
+    if ray_address:
+        chosen |= {"kind": "ray", "address": ray_address}
     if experiment is not None:
         from bakeoff.cli_experiment import run_experiment
 
         with user_errors():
-            run_experiment(experiment, out, trust_remote_code, explain=explain, mlflow=mlflow)
+            run_experiment(
+                experiment,
+                out,
+                trust_remote_code,
+                explain=explain,
+                mlflow=mlflow,
+                executor=chosen,
+            )
         return
     from bakeoff.cli_experiment import run_task
 
@@ -260,6 +284,7 @@ def run(
             backend=_backend_options(trust_remote_code, threads, concurrency, inference_precision),
             explain=explain,
             mlflow=mlflow,
+            executor=chosen,
         )
 
 

@@ -28,10 +28,17 @@ def run_experiment(
     *,
     explain: bool = False,
     mlflow: str | None = None,
+    executor: dict[str, Any] | None = None,
 ) -> None:
-    from bakeoff.experiment.spec import MlflowTracking, load_experiment
+    from bakeoff.experiment.spec import ExecutorSpec, MlflowTracking, load_experiment
 
     spec = load_experiment(path)
+    if executor:  # --executor / --ray-address: over the file's `executor:`
+        try:
+            chosen = ExecutorSpec.model_validate({**spec.executor.model_dump(), **executor})
+        except ValidationError as exc:
+            raise settings_error(exc, "options", "bakeoff run --help", flags=True) from None
+        spec = spec.model_copy(update={"executor": chosen})
     if mlflow is not None:  # --mlflow: this URI, the file's other tracking settings kept
         config = spec.tracking.mlflow or MlflowTracking(uri=mlflow)
         tracking = spec.tracking.model_copy(
@@ -60,6 +67,7 @@ def run_task(
     backend: Any,
     explain: bool = False,
     mlflow: str | None = None,
+    executor: dict[str, Any] | None = None,
 ) -> None:
     """`bakeoff run --task …`: the same pipeline as an experiment file, built from flags."""
     from bakeoff.experiment.registry import default_training
@@ -88,6 +96,7 @@ def run_task(
         "training": training,
         "drop_invalid": drop_invalid,
         **({"tracking": {"mlflow": {"uri": mlflow}}} if mlflow else {}),
+        **({"executor": executor} if executor else {}),
     }
     try:
         spec = ExperimentSpec.model_validate(raw)

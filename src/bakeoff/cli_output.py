@@ -22,6 +22,7 @@ from bakeoff.task.data import Splits
 from bakeoff.task.spec import TaskSpec
 
 console = Console(highlight=False)
+errors = Console(highlight=False, stderr=True)  # printed under --quiet too
 
 
 def print_data_summary(task: TaskSpec, splits: Splits) -> None:
@@ -92,8 +93,14 @@ class GridProgress:
         self.finished, self.seconds, self.started_at = 0, 0.0, 0.0
 
     def __call__(self, event: Any) -> None:
-        """A `bakeoff.api.RunProgress`: a run started (no record yet) or finished."""
-        if event.record is None:
+        """A `bakeoff.api.RunProgress`: a run started (no record yet), failed or finished."""
+        if event.error is not None:
+            then = "stored as failed — rerun to retry it" if event.final else "retrying"
+            errors.print(
+                f"  [red]attempt {event.attempt} failed[/] {escape(event.label)}: "
+                f"{escape(event.error)} — {then}"
+            )
+        elif event.record is None:
             self.start(event.index, event.total, event)
         else:
             self.done(event.record, event.skipped)

@@ -29,6 +29,8 @@ from bakeoff.version import __version__
 
 OnDone = Callable[[RunRecord, bool], None]  # (run record, skipped because already done)
 OnStart = Callable[[int, int, RunConfig], None]  # (index, total, run) as a run starts
+# (run, attempt, error, final) as an attempt fails (Ray executor); final: no attempt is left
+OnFailure = Callable[[RunConfig, int, str, bool], None]
 
 
 def resolve_sizes(spec: ExperimentSpec, n_train: int) -> list[int]:
@@ -177,6 +179,7 @@ class Experiment:
         worker: Worker | None = None,
         on_start: OnStart = lambda index, total, run: None,
         on_done: OnDone = lambda record, skipped: None,
+        on_failure: OnFailure = lambda run, attempt, error, final: None,
     ) -> RunStore:
         """Run what the store does not hold yet; each record is stored the moment it exists.
         The driver holds the folder's lock throughout (a second run on it refuses)."""
@@ -195,17 +198,53 @@ class Experiment:
                     setup["data_sha256"] = recorded  # the same data, fingerprinted the old way
                 store.claim_setup(setup, spec)
             records = {r.key: r for r in store.runs()}
-            worker = worker or Worker()
+            todo: list[tuple[int, RunConfig]] = []
             for index, run in enumerate(self.runs):
                 if run.key in records:
                     on_done(records[run.key], True)
-                    continue
-                on_start(index, len(self.runs), run)
-                job = self.job(run, out)
-                record = execute(job, worker)
+                else:
+                    todo.append((index, run))
+
+            def keep(job: RunJob, record: RunRecord) -> None:
                 if main:
                     if job.run_dir is not None:
                         save_record(job.run_dir, record)
                     store.add(record)
                 on_done(record, False)
+
+            if self.spec.executor.kind == "ray" and main:
+                self._run_on_ray(out, store, todo, on_start, keep, on_failure)
+                return store
+            worker = worker or Worker()
+            for index, run in todo:
+                on_start(index, len(self.runs), run)
+                job = self.job(run, out)
+                keep(job, execute(job, worker))
         return store
+
+    def _run_on_ray(
+        self,
+        out: Path,
+        store: RunStore,
+        todo: list[tuple[int, RunConfig]],
+        on_start: OnStart,
+        keep: Callable[[RunJob, RunRecord], None],
+        on_failure: OnFailure,
+    ) -> None:
+        """The runs as Ray tasks (experiment/ray_executor.py); failed attempts are stored."""
+        from bakeoff.experiment.ray_executor import run_on_ray
+
+        index = {run.key: i for i, run in todo}
+        jobs = [self.job(run, out) for _, run in todo]
+
+        def submitted(job: RunJob) -> None:
+            on_start(index[job.run.key], len(self.runs), job.run)
+
+        for outcome in run_on_ray(self.spec.executor, jobs, submitted):
+            job = outcome.job
+            if outcome.record is not None:
+                keep(job, outcome.record)
+                continue
+            error = outcome.error or ""
+            store.add_failure(job.run.key, job.run.label, outcome.attempt, error)
+            on_failure(job.run, outcome.attempt, error, outcome.final)

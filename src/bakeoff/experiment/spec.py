@@ -132,6 +132,48 @@ class Tracking(StrictModel):
     mlflow: MlflowTracking | None = None
 
 
+class RunResources(StrictModel):
+    """What one run asks a Ray cluster for."""
+
+    num_cpus: float | None = Field(
+        default=None,
+        ge=0,
+        description="CPUs (unset: 1 for a prompt, 2 to train; 0.25 when "
+        "the model is served elsewhere, openai:…).",
+    )
+    num_gpus: float | None = Field(
+        default=None, ge=0, description="GPUs (unset: 1 when the cluster has GPUs, else 0)."
+    )
+    memory_gb: float | None = Field(default=None, gt=0, description="RAM to reserve (unset: none).")
+
+
+class KindResources(StrictModel):
+    prompt: RunResources = RunResources()
+    trained: RunResources = RunResources()
+
+
+class ExecutorSpec(StrictModel):
+    """Where the runs execute: in this process (local), or as Ray tasks (docs/scaling.md)."""
+
+    kind: Literal["local", "ray"] = "local"
+    address: str | None = Field(
+        default=None,
+        description="ray: a running cluster (`auto`, `HOST:6379`, `ray://HOST:10001`); unset: "
+        "start one on this machine, bound to 127.0.0.1, for the run's duration.",
+    )
+    num_cpus: int | None = Field(
+        default=None, ge=1, description="ray, started here: its CPUs (unset: all of them)."
+    )
+    resources: KindResources = KindResources()
+    max_retries: int = Field(
+        default=2,
+        ge=0,
+        le=10,
+        description="Attempts after the first when a run fails or its "
+        "worker dies; then it is stored as failed (a rerun tries it again).",
+    )
+
+
 class ExperimentSpec(StrictModel):
     name: str = Field(
         min_length=1,
@@ -157,6 +199,7 @@ class ExperimentSpec(StrictModel):
     drop_invalid: bool = Field(default=False, description="Drop bad data rows (with counts).")
     backend: BackendOptions = BackendOptions()
     tracking: Tracking = Tracking()
+    executor: ExecutorSpec = ExecutorSpec()
     base_dir: Path = Field(default=Path("."), exclude=True)
     source_file: Path | None = Field(default=None, exclude=True)
     key_lines: dict[str, int] = Field(default_factory=dict, exclude=True)  # top-level key -> line

@@ -46,6 +46,14 @@ CREATE TABLE IF NOT EXISTS update_runs (
     record TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS promotions (version INTEGER PRIMARY KEY, record TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS failures (
+    key TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    label TEXT NOT NULL,
+    error TEXT NOT NULL,
+    at REAL NOT NULL,
+    PRIMARY KEY (key, attempt)
+);
 """
 STORE_NAME = "bakeoff.sqlite"
 
@@ -216,6 +224,24 @@ class RunStore:
             return [RunRecord.from_json(json.loads(row[0])) for row in rows]
         except (ValueError, KeyError, TypeError) as exc:
             raise _damaged(self.path, sqlite3.DatabaseError(f"a run's record: {exc}")) from None
+
+    # --- failed attempts (the Ray executor): a run that failed is not done; a rerun retries ---
+
+    def add_failure(self, key: str, label: str, attempt: int, error: str) -> None:
+        with _guarded(self.path), self.conn:
+            self.conn.execute(
+                "INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?, ?)",
+                (key, attempt, label, error, time.time()),
+            )
+
+    def failures(self) -> list[dict[str, Any]]:
+        """Every failed attempt, oldest first, each saying whether its run finished since."""
+        done = self.done_keys()
+        rows = self._table_rows("SELECT key, attempt, label, error FROM failures ORDER BY at")
+        return [
+            {"key": k, "attempt": a, "label": label, "error": e, "recovered": k in done}
+            for k, a, label, e in rows
+        ]
 
     # --- data versions (bakeoff update): the experiment's own runs above stay untouched ---
 

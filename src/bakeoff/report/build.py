@@ -193,12 +193,20 @@ def build_report(store: RunStore, constraints: dict[str, Any] | None = None) -> 
         "confusion": _confusions(ranked, by_key) if task.kind == "classification" else [],
         "training_curves": _training_curves(ranked, by_key),
         "history": history(store),
+        "failed": still_failing(store),
         "model_dependence": dependence,
         "searches": _searches(ranked, by_key, metric),
         "recommendation": recommendation.as_dict(),
         "champion": _promoted_champion(store, recommendation.choice)
         or _champion(champion, champion_run),
     }
+
+
+def still_failing(store: RunStore) -> list[dict[str, Any]]:
+    """Runs whose every attempt failed (Ray executor), with their last error: not in the
+    figures above, retried by the next `bakeoff run`."""
+    last = {f["key"]: f for f in store.failures() if not f["recovered"]}
+    return list(last.values())
 
 
 def majority_baseline(test: list[Example]) -> float | None:

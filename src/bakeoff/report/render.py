@@ -49,6 +49,16 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"Task `{report['task']['name']}` ({report['task']['kind']}), metric {report['metric']} "
         f"on {report['test_rows']} test rows, {len(report['runs'])} runs.",
         "",
+    ]
+    if report.get("failed"):
+        lines += [
+            f"**{len(report['failed'])} run(s) failed** and are not in the figures below; "
+            "`bakeoff run` again retries them:",
+            "",
+            *[f"- {f['label']}: {f['error']} (attempt {f['attempt']})" for f in report["failed"]],
+            "",
+        ]
+    lines += [
         f"## Recommendation: {rec['choice']} (confidence: {rec['confidence']})",
         "",
         *[f"- {reason}" for reason in rec["reasons"]],
