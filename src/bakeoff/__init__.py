@@ -20,12 +20,14 @@ if TYPE_CHECKING:
         Report,
         Results,
         RunProgress,
+        drift,
         load_candidate,
         load_experiment,
         load_task,
         new_experiment,
         open_results,
         run,
+        run_update,
     )
     from bakeoff.errors import BakeoffError, Problem, ProblemsError
 
@@ -39,12 +41,14 @@ __all__ = [
     "Results",
     "RunProgress",
     "__version__",
+    "drift",
     "load_candidate",
     "load_experiment",
     "load_task",
     "new_experiment",
     "open_results",
     "run",
+    "run_update",
 ]
 _ERRORS = {"BakeoffError", "Problem", "ProblemsError"}
 

@@ -23,6 +23,7 @@ from bakeoff.errors import BakeoffError
 if TYPE_CHECKING:
     import pandas
 
+    from bakeoff.evaluation.drift import DriftReport
     from bakeoff.experiment.grid import Experiment
     from bakeoff.experiment.record import RunRecord
     from bakeoff.experiment.spec import ExperimentSpec
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from bakeoff.models.backends import BackendOptions
     from bakeoff.strategy import Candidate, Prediction
     from bakeoff.task.spec import TaskSpec
+    from bakeoff.update.flow import UpdateResult
 
 
 def load_task(path: str | Path) -> TaskSpec:
@@ -232,6 +234,15 @@ class Results:
     def runs(self) -> list[RunRecord]:
         return self.store.runs()
 
+    @property
+    def failures(self) -> list[dict[str, Any]]:
+        """Every failed attempt (Ray executor): key, attempt, label, error, recovered."""
+        return self.store.failures()
+
+    def integrity(self) -> str:
+        """SQLite's integrity check of the store: "ok" when sound (`bakeoff status`)."""
+        return self.store.integrity()
+
     def report(self, constraints: Mapping[str, Any] | None = None) -> Report:
         """The report (with other `constraints` than the experiment's: the advice for them)."""
         from bakeoff.report.build import build_report
@@ -363,6 +374,47 @@ def _records(inputs: Inputs, task: TaskSpec) -> Iterable[dict[str, Any]]:
             raise BakeoffError(
                 f"predict: an input is a {type(item).__name__}; give texts, dicts or a DataFrame."
             )
+
+
+def drift(task: str | Path, data: str | Path, *, permutations: int = 199) -> DriftReport:
+    """How far the rows of `data` have moved from all rows of `task` (`bakeoff drift`): its
+    `.verdict` (none / some / strong), `.reasons`, and each test with its p-value."""
+    from bakeoff.evaluation.drift import measure_drift
+    from bakeoff.task.data import load_splits
+    from bakeoff.update.new_rows import new_rows
+
+    spec = load_task(task)
+    splits = load_splits(spec)
+    old = splits.train + splits.validation + splits.test
+    return measure_drift(old, new_rows(Path(data), spec), permutations=permutations)
+
+
+def run_update(
+    folder: str | Path,
+    data: str | Path | None = None,
+    *,
+    task: str | Path | None = None,
+    dry_run: bool = False,
+    challengers: int = 2,
+    window: int | None = None,
+    margin: float | None = None,
+    permutations: int = 199,
+    warm_start: bool = False,
+    extend_labels: bool = False,
+    worker: Any = None,
+) -> UpdateResult:
+    """`bakeoff update`: new rows (`data`, or the data of another `task` file) become a data
+    version of the run folder; drift is measured and the champion re-checked, and unless
+    `dry_run` challengers are re-adapted and promoted only by the rule (docs/maintenance.md).
+    Resumable: the same call again continues, or returns the decision already made."""
+    from bakeoff.update.flow import Update, UpdateOptions
+    from bakeoff.update.new_rows import update_rows
+
+    root = Path(folder)
+    given = (Path(data) if data is not None else None, Path(task) if task is not None else None)
+    rows, source, added = update_rows(root, *given, extend_labels)
+    options = UpdateOptions(dry_run, challengers, window, margin, permutations, warm_start)
+    return Update(root, rows, source, added).run(options, worker)
 
 
 def load_candidate(

@@ -4,50 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from rich.markup import escape
 
 from bakeoff.cli_output import console
-from bakeoff.errors import BakeoffError, ProblemsError
-
-if TYPE_CHECKING:
-    from bakeoff.task.example import Example
-    from bakeoff.task.load import ReadResult
-    from bakeoff.task.spec import TaskSpec
+from bakeoff.update.new_rows import new_rows
 
 VERDICTS = ("none", "some", "strong")
 EXIT_DRIFT = 3  # `--fail-on`: the verdict reached the level asked for
-
-
-def new_rows(path: Path, task: TaskSpec, result: ReadResult | None = None) -> list[Example]:
-    """The new file's rows (`result`: already read from it), validated exactly like the task's
-    own data."""
-    from bakeoff.task.load import read_rows
-    from bakeoff.task.validate import check_rows
-
-    result = result or read_rows(path)
-    checked = check_rows(result.rows, task)
-    problems = result.problems + checked.problems
-    if problems:
-        raise ProblemsError(f"{path}: the new data has problems; fix them and rerun", problems)
-    return checked.examples
-
-
-def rows_of_task(path: Path, task: TaskSpec) -> tuple[list[Example], dict[str, str]]:
-    """Every row of another task file's data (all its splits), as new rows for `task`, read by
-    its own fields (refused when its kind differs); and its labels that `task` lacks, with
-    where each is declared."""
-    from bakeoff.task.data import load_splits
-    from bakeoff.task.spec import load_task
-
-    other = load_task(path)
-    if other.kind != task.kind:
-        raise BakeoffError(f"{path}: a {other.kind} task; the experiment's is {task.kind}")
-    known = set(task.label_names)
-    unknown = {name: f"{path}: labels" for name in other.label_names if name not in known}
-    splits = load_splits(other)
-    return splits.train + splits.validation + splits.test, unknown
 
 
 def run_drift(task_file: Path, data: Path, permutations: int, as_json: bool) -> str:

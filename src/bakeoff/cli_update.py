@@ -8,12 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 
-from bakeoff.cli_drift import new_rows, rows_of_task
 from bakeoff.cli_output import console
-from bakeoff.errors import BakeoffError
 
 if TYPE_CHECKING:
-    from bakeoff.task.spec import TaskSpec
     from bakeoff.update.flow import UpdateOptions
 
 EXIT_CONSIDER = 3  # --dry-run: drift, or the champion got significantly worse on the new rows
@@ -31,23 +28,10 @@ def run_update(
     `task_file`'s data; True when a dry run finds that re-adapting should be considered."""
     from bakeoff.cli_output import progress_factory, training_bar
     from bakeoff.experiment.executor import Worker
-    from bakeoff.task.load import read_rows
-    from bakeoff.task.validate import undeclared_labels
-    from bakeoff.update.flow import Update, current_task
-    from bakeoff.update.versions import with_labels
+    from bakeoff.update.flow import Update
+    from bakeoff.update.new_rows import update_rows
 
-    if (data is None) == (task_file is None):
-        raise BakeoffError("give the new rows as --data FILE or as --task NEW_TASK.yaml (one)")
-    task = current_task(folder)
-    if data is not None:
-        read = read_rows(data)  # once: for its labels, then for its rows
-        added = _new_labels(undeclared_labels(read.rows, task), task, extend_labels)
-        rows, source = new_rows(data, with_labels(task, added), read), str(data)
-    else:
-        assert task_file is not None
-        rows, unknown = rows_of_task(task_file, task)
-        added = _new_labels(unknown, task, extend_labels)
-        source = str(task_file)
+    rows, source, added = update_rows(folder, data, task_file, extend_labels)
     update = Update(folder, rows, source, added)
     with progress_factory() as progress:
         worker = Worker(progress=progress, train_progress=training_bar())
@@ -105,19 +89,6 @@ def run_update(
         console.print(f"[bold]decision:[/] {escape(reason)}")
     console.print(f"report (with its History section): {write_update_report(folder)}")
     return False
-
-
-def _new_labels(found: dict[str, str], task: TaskSpec, extend: bool) -> list[str]:
-    """The labels the new rows bring; an error naming where each first appears unless
-    --extend-labels allows them."""
-    if found and not extend:
-        where = ", ".join(f"'{label}' ({at})" for label, at in found.items())
-        raise BakeoffError(
-            f"the new rows have labels the experiment does not: {where}; declared: "
-            f"{', '.join(task.label_names)} — fix the rows, or pass --extend-labels to add "
-            "them (every candidate is then re-adapted on the grown label set)"
-        )
-    return list(found)
 
 
 def write_update_report(folder: Path) -> Path:
