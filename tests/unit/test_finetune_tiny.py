@@ -165,3 +165,35 @@ def test_rows_train_whole_up_to_the_model_context(
         assert result.exit_code == 0, result.output
     else:
         assert result.exit_code == 2 and message in " ".join(result.output.split())
+
+
+def test_a_soft_prompt_scores_like_its_tokens_written_in_front(tiny_lm) -> None:  # type: ignore[no-untyped-def]
+    """A soft prompt started from tokens T scores a prompt P exactly as the base model scores
+    T + P: its virtual tokens come first in the forward, and the options are read after them
+    (they were read 16 positions early once, which put prompt-tuning at chance)."""
+    import torch
+
+    from bakeoff.finetuning.config import PromptTuningSettings
+    from bakeoff.finetuning.prompt_tuning import apply_prompt_tuning
+    from bakeoff.models.base import ScoreRequest
+
+    front = tiny_lm.encode_continuation("classify the sentiment of this review")
+    tuned = tiny_lm.copy()
+    settings = PromptTuningSettings(virtual_tokens=len(front))
+    tuned.model = apply_prompt_tuning(tuned.model, settings, front).eval()
+    tuned.cache_prefix, tuned.inference_bf16 = False, False
+    requests = [
+        ScoreRequest("Text: a great film\nAnswer:", (" positive", " negative")),
+        ScoreRequest("Text: dull and far too long\nAnswer:", (" positive", " negative fully")),
+    ]
+    scored = tuned.score(requests)
+    with torch.inference_mode():
+        for request, got in zip(requests, scored, strict=True):
+            prompt = tiny_lm.encode_prompt(request.prompt)
+            for option, logprob in zip(request.options, got.logprobs, strict=True):
+                tokens = tiny_lm.encode_continuation(option)
+                ids = torch.tensor([front + prompt + tokens])
+                logits = tiny_lm.model(ids).logits[0].float().log_softmax(-1)
+                start = len(front) + len(prompt) - 1
+                want = sum(float(logits[start + k, t]) for k, t in enumerate(tokens))
+                assert abs(logprob - want) < 1e-4, (option, logprob, want)

@@ -289,7 +289,9 @@ class HFCausalLM:
         if prefix is not None:
             kwargs[cache_keyword()] = expand_cache(prefix, len(input_ids))
         if self._head_split is None:
-            return self.runner(input_ids, **kwargs).logits, lambda states: states
+            logits = self.runner(input_ids, **kwargs).logits
+            # a soft prompt's forward puts its virtual tokens first: the inputs' logits are last
+            return logits[:, -input_ids.shape[1] :], lambda states: states
         decoder, head = self._head_split
         return decoder(input_ids, **kwargs).last_hidden_state, head
 
