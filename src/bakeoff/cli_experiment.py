@@ -223,11 +223,15 @@ def print_status(folder: Path) -> None:
     raw = store.experiment()
     experiment = Experiment(ExperimentSpec.model_validate(raw))
     done = store.done_keys()
+    failed = {f["key"]: f for f in store.failures() if not f["recovered"]}  # the last attempt
     table = Table(title=f"{experiment.spec.name}: {len(done)} of {len(experiment.runs)} runs done")
     for col in ("run", "model", "state"):
         table.add_column(col)
     for run in experiment.runs:
         state = "[green]done[/]" if run.key in done else "[yellow]to run[/]"
+        if run.key in failed:
+            last = failed[run.key]
+            state = f"[red]failed[/] (attempt {last['attempt']}: {escape(last['error'][:80])})"
         table.add_row(run.label, run.model, state)
     console.print(table)
     integrity = store.integrity()
