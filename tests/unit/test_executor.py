@@ -51,24 +51,22 @@ def test_a_runs_ray_request_comes_from_its_kind_and_model(tmp_path: Path) -> Non
     runs = plan_runs(load_experiment(path), [8])  # the plan only: no model or data needed
     jobs = {(r.strategy, r.model.split(":")[0]): r for r in runs}
 
-    def request(strategy: str, model: str, spec: ExecutorSpec, gpus: float = 0) -> dict:  # type: ignore[type-arg]
-        run = jobs[(strategy, model)]
-        job = type("Job", (), {"run": run})()
-        return task_options(job, spec, gpus)  # type: ignore[arg-type]
+    def request(strategy: str, model: str, spec: ExecutorSpec) -> dict:  # type: ignore[type-arg]
+        job = type("Job", (), {"run": jobs[(strategy, model)]})()
+        return task_options(job, spec)  # type: ignore[arg-type]
 
     default = ExecutorSpec(kind="ray")
     assert request("zero-shot", "tiny", default)["num_cpus"] == 1
     assert request("lora", "tiny", default)["num_cpus"] == 2
     assert request("zero-shot", "openai", default)["num_cpus"] == 0.25  # served elsewhere
-    assert request("lora", "tiny", default, gpus=4)["num_gpus"] == 1
-    assert request("zero-shot", "openai", default, gpus=4)["num_gpus"] == 0
+    assert request("lora", "tiny", default)["num_gpus"] == 0  # the backends run on CPUs
     assert request("lora", "tiny", default)["max_retries"] == 0  # the driver retries, counting
     mine = ExecutorSpec.model_validate(
-        {"kind": "ray", "resources": {"trained": {"num_cpus": 8, "num_gpus": 0, "memory_gb": 2}}}
+        {"kind": "ray", "resources": {"trained": {"num_cpus": 8, "num_gpus": 1, "memory_gb": 2}}}
     )
-    assert request("lora", "tiny", mine, gpus=4) == {
+    assert request("lora", "tiny", mine) == {
         "num_cpus": 8,
-        "num_gpus": 0,
+        "num_gpus": 1,
         "max_retries": 0,
         "memory": 2 * 2**30,
     }

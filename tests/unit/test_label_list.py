@@ -64,8 +64,8 @@ def test_the_label_count_decides_unless_the_user_does(
 
 def test_the_short_instruction_names_what_to_answer() -> None:
     task = spec(30).model_copy(update={"description": "The intent of a message."})
-    assert short_instruction(task) == "The intent of a message. Answer with the answer."
-    assert short_instruction(spec(30)) == "Answer with the answer."
+    assert short_instruction(task) == "The intent of a message. Answer with its category."
+    assert short_instruction(spec(30)) == "Answer with its category."
 
 
 def test_run_keys_made_before_the_setting_stay_the_same() -> None:
@@ -105,3 +105,13 @@ def test_a_long_label_list_leaves_the_trained_prompt(tmp_path: Path, tiny_model_
     assert code == 0, output
     kept = json.loads((tmp_path / "kept" / "results.json").read_text())["runs"][0]
     assert "prompt" not in kept["training"] and "topic 3" in kept["candidate"]["instruction"]
+
+
+def test_an_instruction_without_the_list_is_kept() -> None:
+    from bakeoff.finetuning.label_list import label_list_reason
+    from bakeoff.prompting.wordings import render_instruction
+
+    task = spec(LONG_LABEL_LIST + 1)
+    assert label_list_reason("auto", task, "Name the topic of the message.") is None
+    listed = render_instruction(task, 0)  # the built-in wording lists every label
+    assert label_list_reason("auto", task, listed) is not None

@@ -135,11 +135,11 @@ def test_a_generation_task_has_no_undeclared_labels(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("shape", "longest"),
     [
-        ({"json_schema": {"type": "string", "maxLength": 3}}, 2 + 12 * 3),  # escapes: 12 B/char
+        ({"json_schema": {"type": "string", "maxLength": 3}}, 2 + 6 * 3),  # \uXXXX: 6 B/char
         ({"json_schema": {"type": "integer", "minimum": -5, "maximum": 1000}}, 4),
-        ({"json_schema": {"enum": ["a", "long one", 7]}}, len('"long one"')),
+        ({"json_schema": {"enum": ["a", "long one", 7]}}, 2 + 6 * 8),
         ({"json_schema": {"type": ["boolean", "null"]}}, 5),
-        (  # {"k": <5 bytes>} with the widest separators either grammar allows
+        (  # {"k": <5 bytes>} with room over the separators llguidance writes
             {
                 "json_schema": {
                     "type": "object",
@@ -147,16 +147,23 @@ def test_a_generation_task_has_no_undeclared_labels(tmp_path: Path) -> None:
                     "additionalProperties": False,
                 }
             },
-            4 + 3 + 3 + 5,
+            4 + (2 + 6) + 3 + 5,
         ),
         (
             {"json_schema": {"type": "array", "items": {"const": 1}, "maxItems": 3}},
             4 + 3 + 2 * 2,
         ),
-        ({"json_schema": {"anyOf": [{"const": "xy"}, {"type": "null"}]}}, 4),
+        ({"json_schema": {"anyOf": [{"const": "xy"}, {"type": "null"}]}}, 2 + 6 * 2),
         ({"json_schema": ANSWER}, None),  # a string without maxLength: no bound
+        ({"json_schema": {"type": "string", "pattern": "^a$"}}, None),  # searched, unanchored
+        ({"json_schema": {"anyOf": [{"type": "string", "maxLength": 2}, True]}}, None),
+        ({"json_schema": {"enum": [1e-07]}}, None),  # written 0.0000001 by the grammar
         ({"json_schema": {"type": "number", "minimum": 0, "maximum": 1}}, None),  # decimals
         ({"json_schema": {"type": "array", "items": {"const": 1}}}, None),  # no maxItems
+        (  # its own whitespace settings: the bound no longer holds
+            {"json_schema": {"type": "boolean", "x-guidance": {"whitespace_flexible": True}}},
+            None,
+        ),
         ({"regex": "[0-9]{2,4}-(a|bc)"}, 4 * 7),  # characters of up to 4 bytes
         ({"regex": "[0-9]+"}, None),
         ({"choices": ["yes", "ünsure"]}, 7),

@@ -91,7 +91,8 @@ def candidates(task: TaskSpec, runs: list[RunRecord]) -> list[dict[str, Any]]:
                 "flags": sorted({f for m in members for f in (m.training or {}).get("flags", [])}),
             }
         )
-    return sorted(out, key=lambda c: -c["mean"])
+    # ties: fewer labels first, then by name — never the order the runs finished in
+    return sorted(out, key=lambda c: (-c["mean"], c["labels_used"], c["name"]))
 
 
 def learning_curves(ranked: list[dict[str, Any]], sizes: list[int]) -> dict[str, Any]:

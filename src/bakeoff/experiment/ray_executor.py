@@ -1,11 +1,13 @@
 """Runs as Ray tasks: the same `execute(job)` as the local executor, on a Ray cluster's workers.
 
-Each run is one task whose request (CPUs, GPUs, memory) comes from its kind (prompt or trained)
-and its model (a model served elsewhere needs little CPU); `executor.resources` overrides it.
+Each run is one task whose request (CPUs, memory) comes from its kind (prompt or trained) and
+its model (a model served elsewhere needs little CPU); `executor.resources` overrides it, GPUs
+included (the backends run on CPUs for now: no GPU is asked for unless you do).
 A worker process keeps its loaded model between tasks (one `Worker` per process), so runs on
 one model load it once per worker, not once per run. The driver collects records as they
 finish, in any order, and is the only writer of the store. A task that raises, or whose
-worker dies (killed, out of memory), is submitted again up to `max_retries` times; every
+worker dies (killed, out of memory), is submitted again up to `max_retries` times (a
+BakeoffError — bad data or settings, a model that does not load — is not retried); every
 failed attempt is stored with its error, and a run that never succeeds stays not-done, so
 the next `bakeoff run` tries it again.
 
@@ -60,7 +62,7 @@ class Outcome:
     final: bool = False
 
 
-def task_options(job: RunJob, spec: ExecutorSpec, cluster_gpus: float) -> dict[str, Any]:
+def task_options(job: RunJob, spec: ExecutorSpec) -> dict[str, Any]:
     """The Ray request of one run: its kind's resources, filled in from the run and model."""
     trained = job.run.resolved.kind == "trained"
     given: RunResources = spec.resources.trained if trained else spec.resources.prompt
@@ -69,9 +71,8 @@ def task_options(job: RunJob, spec: ExecutorSpec, cluster_gpus: float) -> dict[s
     if cpus is None:
         served_elsewhere = backend == "openai" and not trained
         cpus = REMOTE_MODEL_CPUS if served_elsewhere else TRAIN_CPUS if trained else PROMPT_CPUS
-    gpus = given.num_gpus
-    if gpus is None:
-        gpus = 1.0 if cluster_gpus >= 1 and backend == "transformers" else 0.0
+    # the backends run on CPUs for now: a GPU only when asked for (`resources`)
+    gpus = given.num_gpus or 0.0
     options: dict[str, Any] = {"num_cpus": cpus, "num_gpus": gpus, "max_retries": 0}
     if given.memory_gb is not None:
         options["memory"] = int(given.memory_gb * 2**30)
@@ -102,7 +103,13 @@ def _connect(spec: ExecutorSpec) -> tuple[Any, bool]:
             "executor: {kind: ray}: Ray was imported before bakeoff could keep it on 127.0.0.1 "
             "— set RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 in the environment, or give `address`"
         )
-    ray.init(num_cpus=spec.num_cpus, include_dashboard=False, log_to_driver=False)
+    try:
+        ray.init(num_cpus=spec.num_cpus, include_dashboard=False, log_to_driver=False)
+    except (ConnectionError, RuntimeError, ValueError, OSError) as exc:
+        raise BakeoffError(
+            f"executor: {{kind: ray}}: could not start Ray on this machine ({exc}) — see "
+            "/tmp/ray/session_latest/logs, or give `address` of a running cluster"
+        ) from None
     return ray, True
 
 
@@ -124,11 +131,10 @@ def run_on_ray(
     ray, started = _connect(spec)
     try:
         remote = ray.remote(execute_on_worker)
-        gpus = float(ray.cluster_resources().get("GPU", 0))
         pending: dict[Any, tuple[RunJob, int]] = {}
 
         def submit(job: RunJob, attempt: int) -> None:
-            ref = remote.options(**task_options(job, spec, gpus)).remote(job)
+            ref = remote.options(**task_options(job, spec)).remote(job)
             pending[ref] = (job, attempt)
 
         for job in jobs:
@@ -141,7 +147,8 @@ def run_on_ray(
                 yield Outcome(job, attempt, record=ray.get(ref))
             except ray.exceptions.RayError as exc:
                 cause = getattr(exc, "cause", None) or exc  # a task's own exception, unwrapped
-                final = attempt > spec.max_retries
+                # a BakeoffError (bad data, settings, a missing model) fails the same way again
+                final = attempt > spec.max_retries or isinstance(cause, BakeoffError)
                 yield Outcome(job, attempt, error=_describe(cause), final=final)
                 if not final:
                     submit(job, attempt + 1)

@@ -142,7 +142,7 @@ class RunResources(StrictModel):
         "the model is served elsewhere, openai:…).",
     )
     num_gpus: float | None = Field(
-        default=None, ge=0, description="GPUs (unset: 1 when the cluster has GPUs, else 0)."
+        default=None, ge=0, description="GPUs (unset: 0 — the backends run on CPUs for now)."
     )
     memory_gb: float | None = Field(default=None, gt=0, description="RAM to reserve (unset: none).")
 

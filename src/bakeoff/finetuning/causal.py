@@ -158,7 +158,8 @@ class CausalFineTune:
         # the prompt is chosen (a search runs) on the base weights, then trained with
         candidate = self.prompt_strategy.adapt(task, lm, train, validation, ctx)
         assert isinstance(candidate, PromptCandidate)  # every prompt strategy makes one
-        label_list_note = label_list_reason(self.train_config.label_list, task)
+        setting, instruction = self.train_config.label_list, candidate.layout.instruction
+        label_list_note = label_list_reason(setting, task, instruction)
         if label_list_note is not None:  # a long label list is cost, not help, to a tuned model
             candidate.layout = dataclasses.replace(
                 candidate.layout, instruction=short_instruction(task)

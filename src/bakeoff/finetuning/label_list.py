@@ -24,15 +24,27 @@ def drops_label_list(setting: LabelList, task: TaskSpec) -> bool:
     return setting == "drop" or len(task.label_names) > LONG_LABEL_LIST
 
 
+def lists_labels(instruction: str, task: TaskSpec) -> bool:
+    """Whether `instruction` holds the label list (a wording of yours may not)."""
+    words = [label.words for label in task.labels or []]
+    return ", ".join(words) in instruction or all(w in instruction for w in words)
+
+
 def short_instruction(task: TaskSpec) -> str:
     """The instruction without the labels: the task's description and what to answer."""
-    ask = f"Answer with the {task.prompt.output_prefix.lower()}."
+    prefix = task.prompt.output_prefix.strip().lower()
+    ask = "Answer with its category." if prefix == "answer" else f"Answer with the {prefix}."
     return f"{task.description.strip()} {ask}" if task.description else ask
 
 
-def label_list_reason(setting: LabelList, task: TaskSpec) -> str | None:
-    """Why the list was left out, for `--explain` and the run record; None when it stays."""
+def label_list_reason(
+    setting: LabelList, task: TaskSpec, instruction: str | None = None
+) -> str | None:
+    """Why the list was left out, for `--explain` and the run record; None when it stays
+    (`instruction`: the paired prompt's, when known — one without the list is kept)."""
     if not drops_label_list(setting, task):
+        return None
+    if instruction is not None and not lists_labels(instruction, task):
         return None
     n = len(task.label_names)
     why = "label_list: drop" if setting == "drop" else f"more than {LONG_LABEL_LIST} labels"

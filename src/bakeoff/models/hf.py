@@ -61,6 +61,10 @@ MIN_SHARED_PREFIX = 4  # tokens; below this a prefix cache is not worth building
 class HFCausalLM:
     """A causal LM run by transformers in this process."""
 
+    # its constrained decoding is llguidance's compact JSON grammar, so a shape's byte bound
+    # (task/output_bounds.py) holds and decodes get the budget their shape fits in
+    shape_bounds_hold = True
+
     def __init__(self, model: Any, tokenizer: Any, name: str, *, max_batch_tokens: int = 2048):
         self.model = model.eval()
         self.tokenizer = tokenizer

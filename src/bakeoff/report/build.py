@@ -203,8 +203,8 @@ def build_report(store: RunStore, constraints: dict[str, Any] | None = None) -> 
 
 
 def still_failing(store: RunStore) -> list[dict[str, Any]]:
-    """Runs whose every attempt failed (Ray executor), with their last error: not in the
-    figures above, retried by the next `bakeoff run`."""
+    """Runs with a failed attempt and no record (Ray executor), with their last error: not
+    in the figures, tried again by the next `bakeoff run`."""
     last = {f["key"]: f for f in store.failures() if not f["recovered"]}
     return list(last.values())
 

@@ -55,7 +55,10 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"**{len(report['failed'])} run(s) failed** and are not in the figures below; "
             "`bakeoff run` again retries them:",
             "",
-            *[f"- {f['label']}: {f['error']} (attempt {f['attempt']})" for f in report["failed"]],
+            *[
+                f"- {f['label']}: {' '.join(f['error'].split())} (attempt {f['attempt']})"
+                for f in report["failed"]
+            ],
             "",
         ]
     lines += [

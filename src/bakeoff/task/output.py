@@ -93,17 +93,18 @@ class OutputSpec(StrictModel):
     @property
     def longest_bytes(self) -> int | None:
         """The longest output this shape allows in UTF-8 bytes; None when it has no bound."""
-        if self.json_schema is not None:
-            return json_bytes(self.json_schema)
+        if self.json_schema is not None:  # its own x-guidance may allow free whitespace
+            return None if "x-guidance" in self.json_schema else json_bytes(self.json_schema)
         if self.regex is not None:
             return regex_bytes(self.regex)
         assert self.choices is not None
         return max(len(c.encode()) for c in self.choices)
 
     def token_budget(self, asked: int) -> int:
-        """New tokens for a decode under this shape: at least `asked`, and enough for the
-        longest output the shape allows (a token is at least a byte; one more for the end),
-        so that no output is cut before its shape is complete. Unbounded shapes get `asked`."""
+        """New tokens for a decode under this shape (llguidance's grammar: the transformers
+        backend): at least `asked`, and enough for the longest output the shape allows (a
+        token is at least a byte; one more for the end), so that no output is cut before its
+        shape is complete — up to MAX_SHAPE_BUDGET. Unbounded shapes get `asked`."""
         longest = self.longest_bytes
         if longest is None:
             return asked

@@ -1,23 +1,24 @@
 """The longest output a shape allows, in UTF-8 bytes — so a constrained decode gets a token
 budget its shape always fits in (a byte-level tokenizer's token is at least one byte).
 
-Bounded: `maxLength` strings, enums and consts, integers with both limits, booleans and null,
-objects without additional properties, arrays with `maxItems`, regexes without unbounded
-repeats, closed sets. Anything else (a string without `maxLength`, a free number, `$ref`) has
-no bound: its outputs may still be cut by the task's `max_new_tokens`.
+Bounded: `maxLength` strings, enums and consts (without decimals), integers with both limits,
+booleans and null, objects without additional properties, arrays with `maxItems`, regexes
+without unbounded repeats, closed sets. Anything else (a string without `maxLength` — a
+`pattern` is searched, not anchored, so it bounds nothing —, a free number, `$ref`, a schema
+with its own `x-guidance` whitespace) has no bound: outputs may be cut by `max_new_tokens`.
+The bound follows llguidance's JSON grammar (the transformers backend's).
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-# a JSON string character: at most 12 bytes (a surrogate pair escaped as two \uXXXX)
-JSON_CHAR_BYTES = 12
+# a JSON string character: at most 6 bytes (\uXXXX; llguidance takes no surrogate escapes,
+# and raw UTF-8 is at most 4)
+JSON_CHAR_BYTES = 6
 UTF8_CHAR_BYTES = 4
-# Structure around values, at its widest in the grammars used: llguidance's (`, ` and `: `,
-# no other whitespace: output.py) and llama.cpp's (an optional space after `{`, `[`, a key,
-# `:`, `,`, `]` and `}`)
+# Structure around values, with room to spare over llguidance's compact JSON (`, ` and `: `,
+# no other whitespace: output.py)
 ITEM_SEPARATOR_BYTES = 2  # ", "
 KEY_SEPARATOR_BYTES = 3  # ' : '
 BRACKETS_BYTES = 4  # "{ " … "} "
@@ -31,8 +32,33 @@ def regex_bytes(pattern: str) -> int | None:
     return None if high >= _parser.MAXREPEAT else high * UTF8_CHAR_BYTES
 
 
-def _dumped(value: Any) -> int:
-    return len(json.dumps(value, ensure_ascii=False).encode())
+def literal_bytes(value: Any) -> int | None:
+    """A JSON value (a `const` or `enum` entry) as llguidance writes it, at its widest; None
+    for decimals (`1e-07` is written `0.0000001`: no cheap bound)."""
+    if isinstance(value, bool):
+        return 5
+    if value is None:
+        return 4
+    if isinstance(value, int):
+        return len(str(value))
+    if isinstance(value, str):
+        return 2 + JSON_CHAR_BYTES * len(value)
+    if isinstance(value, list):
+        items = _all([literal_bytes(v) for v in value])
+        return None if items is None else _joined(items)
+    if isinstance(value, dict):
+        fields = _all([_field_bytes(str(k), literal_bytes(v)) for k, v in value.items()])
+        return None if fields is None else _joined(fields)
+    return None
+
+
+def _field_bytes(name: str, value: int | None) -> int | None:
+    """`"name": value` at its widest, given the value's bound."""
+    return None if value is None else 2 + JSON_CHAR_BYTES * len(name) + KEY_SEPARATOR_BYTES + value
+
+
+def _joined(parts: list[int]) -> int:
+    return BRACKETS_BYTES + sum(parts) + ITEM_SEPARATOR_BYTES * max(len(parts) - 1, 0)
 
 
 def _all(bounds: list[int | None]) -> list[int] | None:
@@ -44,16 +70,22 @@ def json_bytes(schema: Any) -> int | None:
     if not isinstance(schema, dict) or not schema:
         return None
     if "const" in schema:
-        return _dumped(schema["const"])
+        return literal_bytes(schema["const"])
     if "enum" in schema:
-        return max(_dumped(v) for v in schema["enum"])
+        values = _all([literal_bytes(v) for v in schema["enum"]])
+        return max(values) if values else None
     if any(k in schema for k in ("$ref", "allOf", "not", "if", "patternProperties")):
         return None
     for key in ("anyOf", "oneOf"):
         if key in schema:
             rest = {k: v for k, v in schema.items() if k != key}
-            branches = _all([json_bytes({**rest, **b}) for b in schema[key] if isinstance(b, dict)])
-            return max(branches) if branches else None
+            branches = schema[key]
+            if not all(isinstance(b, dict) for b in branches) or (
+                "properties" in rest and any("properties" in b for b in branches)
+            ):
+                return None  # a `true` branch admits anything; merged properties: no bound
+            bounds = _all([json_bytes({**rest, **b}) for b in branches])
+            return max(bounds) if bounds else None
     kind = schema.get("type")
     if isinstance(kind, list):
         each = _all([json_bytes({**schema, "type": k}) for k in kind])
@@ -71,30 +103,17 @@ def _typed_bytes(kind: Any, schema: dict[str, Any]) -> int | None:
         return None if low is None or high is None else max(len(str(int(low))), len(str(int(high))))
     if kind == "string":
         longest = schema.get("maxLength")
-        pattern = regex_bytes(schema["pattern"]) if "pattern" in schema else None
-        if pattern is not None:  # a regex's bytes back to characters
-            longest = min(longest or pattern, pattern // UTF8_CHAR_BYTES)
         return None if longest is None else 2 + JSON_CHAR_BYTES * int(longest)
     if kind == "object":
         if schema.get("additionalProperties", True) is not False:
             return None
-        fields = _all(
-            [
-                _dumped(name) + KEY_SEPARATOR_BYTES + value
-                if (value := json_bytes(sub)) is not None
-                else None
-                for name, sub in (schema.get("properties") or {}).items()
-            ]
-        )
-        if fields is None:
-            return None
-        return BRACKETS_BYTES + sum(fields) + ITEM_SEPARATOR_BYTES * max(len(fields) - 1, 0)
+        properties = (schema.get("properties") or {}).items()
+        fields = _all([_field_bytes(name, json_bytes(sub)) for name, sub in properties])
+        return None if fields is None else _joined(fields)
     if kind == "array":
         items, most = schema.get("items"), schema.get("maxItems")
         if most is None or "prefixItems" in schema:
             return None
         item = json_bytes(items) if items is not None else None
-        if item is None:
-            return None
-        return BRACKETS_BYTES + most * item + ITEM_SEPARATOR_BYTES * max(most - 1, 0)
+        return None if item is None else _joined([item] * most)
     return None  # number (decimals without end), or no type
