@@ -16,6 +16,7 @@ import typer
 
 from bakeoff.cli_errors import user_errors
 from bakeoff.cli_maintenance import drift, update
+from bakeoff.cli_serve import serve
 from bakeoff.errors import BakeoffError
 from bakeoff.strategy_registry import strategy_names
 
@@ -342,6 +343,7 @@ def predict(
 # `bakeoff drift` and `bakeoff update`: new data against an experiment (cli_maintenance.py)
 app.command()(drift)
 app.command()(update)
+app.command()(serve)  # cli_serve.py
 
 
 @app.command()
@@ -413,72 +415,6 @@ def advise(
         else:
             answers = {"kind": kind, "labels": labels, "classes": classes, "gpu": gpu, **overrides}
             advise_from_answers(answers)
-
-
-@app.command()
-def serve(
-    folder: Annotated[
-        Path, typer.Argument(help="Experiment --out folder, `run --task` folder, or an artifact.")
-    ],
-    candidate: Annotated[
-        str | None, typer.Option(help="Candidate name or run key; default: the champion.")
-    ] = None,
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    max_batch: Annotated[int, typer.Option(help="Rows per model call (micro-batch).")] = 32,
-    max_queue: Annotated[int, typer.Option(help="Rows waiting before 503.")] = 256,
-    batch_wait_ms: Annotated[float, typer.Option(help="How long a row waits for company.")] = 5,
-    max_inputs: Annotated[int, typer.Option(help="Rows per request.")] = 64,
-    max_input_chars: Annotated[int, typer.Option(help="Characters per input.")] = 4000,
-    token_env: Annotated[
-        str, typer.Option(help="Environment variable holding the bearer token (if set).")
-    ] = "BAKEOFF_SERVE_TOKEN",
-    allow_remote: Annotated[
-        bool, typer.Option(help="Allow a candidate whose model is a remote API endpoint.")
-    ] = False,
-    follow_seconds: Annotated[
-        float,
-        typer.Option(
-            help="A run folder: check for a champion promoted by `bakeoff update` this often "
-            "and swap to it between micro-batches (0: only on POST /v1/reload)."
-        ),
-    ] = 10.0,
-) -> None:
-    """Serve a candidate over HTTP: POST /v1/predict, GET /health, GET /info, POST /v1/reload.
-    Serving a run folder without --candidate follows its champion (docs/serving.md)."""
-    import os
-
-    from bakeoff.cli_output import console
-    from bakeoff.serve.app import ServeSettings, create_app
-    from bakeoff.serve.source import resolve
-    from bakeoff.strategy_registry import load_candidate
-
-    with user_errors():
-        served = resolve(folder, candidate)
-        task, model = load_candidate(served.artifact, allow_remote)
-        token = os.environ.get(token_env) or None
-        settings = ServeSettings(
-            max_batch,
-            max_queue,
-            batch_wait_ms,
-            max_inputs,
-            max_input_chars,
-            token,
-            follow_seconds or None,
-        )
-        following = candidate is None and (folder / "bakeoff.sqlite").exists()
-        follow = folder if following else None
-        api = create_app(model, task, served.info, settings, follow, allow_remote)
-    import uvicorn
-
-    auth = f"bearer token from ${token_env}" if token else "none"
-    how = (
-        f"; following the folder's champion (every {follow_seconds:g} s and POST /v1/reload)"
-        if following
-        else ""
-    )
-    console.print(f"serving {served.name} on http://{host}:{port} (auth: {auth}){how}")
-    uvicorn.run(api, host=host, port=port, log_level="warning")
 
 
 @app.command()
