@@ -379,14 +379,9 @@ def _records(inputs: Inputs, task: TaskSpec) -> Iterable[dict[str, Any]]:
 def drift(task: str | Path, data: str | Path, *, permutations: int = 199) -> DriftReport:
     """How far the rows of `data` have moved from all rows of `task` (`bakeoff drift`): its
     `.verdict` (none / some / strong), `.reasons`, and each test with its p-value."""
-    from bakeoff.evaluation.drift import measure_drift
-    from bakeoff.task.data import load_splits
-    from bakeoff.update.new_rows import new_rows
+    from bakeoff.update.new_rows import drift_of
 
-    spec = load_task(task)
-    splits = load_splits(spec)
-    old = splits.train + splits.validation + splits.test
-    return measure_drift(old, new_rows(Path(data), spec), permutations=permutations)
+    return drift_of(load_task(task), Path(data), permutations)
 
 
 def run_update(

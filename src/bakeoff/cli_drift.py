@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.markup import escape
 
 from bakeoff.cli_output import console
-from bakeoff.update.new_rows import new_rows
+from bakeoff.update.new_rows import drift_of
 
 VERDICTS = ("none", "some", "strong")
 EXIT_DRIFT = 3  # `--fail-on`: the verdict reached the level asked for
@@ -16,14 +16,10 @@ EXIT_DRIFT = 3  # `--fail-on`: the verdict reached the level asked for
 
 def run_drift(task_file: Path, data: Path, permutations: int, as_json: bool) -> str:
     """Print the drift report of `data` against all rows of the task; return the verdict."""
-    from bakeoff.evaluation.drift import measure_drift
-    from bakeoff.task.data import load_splits
     from bakeoff.task.spec import load_task
 
     task = load_task(task_file)
-    splits = load_splits(task)
-    old = splits.train + splits.validation + splits.test
-    report = measure_drift(old, new_rows(data, task), permutations=permutations)
+    report = drift_of(task, data, permutations)
     if as_json:
         print(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
         return report.verdict

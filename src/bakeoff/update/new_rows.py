@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from bakeoff.errors import BakeoffError, ProblemsError
 
 if TYPE_CHECKING:
+    from bakeoff.evaluation.drift import DriftReport
     from bakeoff.task.example import Example
     from bakeoff.task.load import ReadResult
     from bakeoff.task.spec import TaskSpec
@@ -26,6 +27,16 @@ def new_rows(path: Path, task: TaskSpec, result: ReadResult | None = None) -> li
     if problems:
         raise ProblemsError(f"{path}: the new data has problems; fix them and rerun", problems)
     return checked.examples
+
+
+def drift_of(task: TaskSpec, path: Path, permutations: int) -> DriftReport:
+    """How far the rows of `path` have moved from all rows of `task` (`bakeoff drift`)."""
+    from bakeoff.evaluation.drift import measure_drift
+    from bakeoff.task.data import load_splits
+
+    splits = load_splits(task)
+    old = splits.train + splits.validation + splits.test
+    return measure_drift(old, new_rows(path, task), permutations=permutations)
 
 
 def rows_of_task(path: Path, task: TaskSpec) -> tuple[list[Example], dict[str, str]]:
