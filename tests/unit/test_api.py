@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -126,11 +127,28 @@ def test_a_missing_extra_names_what_to_install(monkeypatch: pytest.MonkeyPatch) 
         load_model("llama.cpp:smollm2-135m-instruct")
 
 
+def _without(dump: dict[str, Any], *paths: str) -> dict[str, Any]:
+    dump = json.loads(json.dumps(dump))
+    for path in paths:
+        *parents, leaf = path.split(".")
+        outer = dump
+        for key in parents:
+            outer = outer[key]
+        del outer[leaf]
+    return dump
+
+
+@pytest.mark.parametrize(
+    "missing",
+    [(), ("output",), ("output", "data.max_input_chars", "data.truncate_long_inputs")],
+    ids=["2026-12-01", "before-output", "before-max-input-chars"],
+)
 def test_a_store_fingerprinted_the_old_way_still_resumes_and_reports(
-    tmp_path: Path, tiny_model_dir: Path
+    tmp_path: Path, tiny_model_dir: Path, missing: tuple[str, ...]
 ) -> None:
     """Stores made before fingerprints left task defaults out (until 2026-12-01) hashed every
-    TaskSpec field, so each field a release added orphaned them ("data_sha256 changed")."""
+    TaskSpec field their release knew, so each field a release added orphaned them ("data_sha256
+    changed") — a store of 2026-11-30 has no `output`, one older no `data.max_input_chars`."""
     import sqlite3
 
     from bakeoff.experiment.grid import Experiment, data_fingerprint
@@ -139,7 +157,8 @@ def test_a_store_fingerprinted_the_old_way_still_resumes_and_reports(
     spec = bakeoff.new_experiment(name="old", task=task, models=[str(tiny_model_dir)], **GRID)
     bakeoff.run(spec, tmp_path / "out")
     grid = Experiment(spec)
-    old = data_fingerprint(grid.task, grid.splits, with_defaults=True)
+    dump = _without(grid.task.model_dump(mode="json"), *missing)
+    old = grid.splits.digest(json.dumps(dump, sort_keys=True))
     assert old != data_fingerprint(grid.task, grid.splits)
     db = sqlite3.connect(tmp_path / "out" / "bakeoff.sqlite")
     setup = json.loads(db.execute("SELECT value FROM meta WHERE key = 'setup'").fetchone()[0])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
@@ -101,6 +101,11 @@ def plan_runs(spec: ExperimentSpec, sizes: list[int]) -> list[RunConfig]:
     return runs
 
 
+# Task fields added after stores began, newest first, as paths into the task's dump. Until
+# 2026-12-01 a store's fingerprint hashed every field a release knew, defaults included.
+_TASK_FIELDS_ADDED = (("output",), ("data", "max_input_chars"), ("data", "truncate_long_inputs"))
+
+
 def data_fingerprint(task: TaskSpec, splits: Splits, *, with_defaults: bool = False) -> str:
     """The splits' rows and the task's settings. Settings left at their defaults are not part
     of it, so a field a later bakeoff adds to task files does not orphan earlier stores."""
@@ -108,11 +113,30 @@ def data_fingerprint(task: TaskSpec, splits: Splits, *, with_defaults: bool = Fa
     return splits.digest(json.dumps(dump, sort_keys=True))
 
 
+def _old_dumps(task: TaskSpec) -> Iterator[dict[str, Any]]:
+    """The task's dump as each earlier release wrote it: every field, less those it did not
+    have yet (a field is only left out while it is at its default)."""
+    dump = task.model_dump(mode="json")
+    defaults = task.model_dump(mode="json", exclude_defaults=True)
+    yield dump
+    for path in _TASK_FIELDS_ADDED:
+        *parents, leaf = path
+        outer, given = dump, defaults
+        for key in parents:
+            outer, given = outer[key], given.get(key, {})
+        if leaf in given:  # set by the user: no release without it could have read this file
+            return
+        outer.pop(leaf, None)
+        yield dump
+
+
 def fingerprint_matches(task: TaskSpec, splits: Splits, recorded: str) -> bool:
     """Whether `recorded` (a store's) is this data's fingerprint — in today's form, or in the
-    form before defaults were left out (stores made until 2026-12-01)."""
-    return recorded == data_fingerprint(task, splits) or recorded == data_fingerprint(
-        task, splits, with_defaults=True
+    form of the release that made the store (stores made until 2026-12-01)."""
+    if recorded == data_fingerprint(task, splits):
+        return True
+    return any(
+        recorded == splits.digest(json.dumps(dump, sort_keys=True)) for dump in _old_dumps(task)
     )
 
 
