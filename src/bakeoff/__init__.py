@@ -20,6 +20,8 @@ if TYPE_CHECKING:
         Report,
         Results,
         RunProgress,
+        RunState,
+        Status,
         drift,
         load_candidate,
         load_experiment,
@@ -29,31 +31,62 @@ if TYPE_CHECKING:
         run,
         run_update,
     )
+    from bakeoff.api_catalog import (
+        ModelEntry,
+        Rebuilt,
+        bundled_models,
+        load_data,
+        prior_advice,
+        rebuild,
+        strategies,
+    )
     from bakeoff.errors import BakeoffError, Problem, ProblemsError
 
 __all__ = [
     "BakeoffError",
+    "ModelEntry",
     "Predictor",
     "Problem",
     "ProblemsError",
+    "Rebuilt",
     "Recommendation",
     "Report",
     "Results",
     "RunProgress",
+    "RunState",
+    "Status",
     "__version__",
+    "bundled_models",
     "drift",
     "load_candidate",
+    "load_data",
     "load_experiment",
     "load_task",
     "new_experiment",
     "open_results",
+    "prior_advice",
+    "rebuild",
     "run",
     "run_update",
+    "strategies",
 ]
 _ERRORS = {"BakeoffError", "Problem", "ProblemsError"}
+_CATALOG = {
+    "ModelEntry",
+    "Rebuilt",
+    "bundled_models",
+    "load_data",
+    "prior_advice",
+    "rebuild",
+    "strategies",
+}
 
 
 def __getattr__(name: str) -> Any:
+    if name in _CATALOG:
+        from bakeoff import api_catalog
+
+        return getattr(api_catalog, name)
     if name in __all__ and name not in _ERRORS:
         from bakeoff import api
 

@@ -243,6 +243,27 @@ class Results:
         """SQLite's integrity check of the store: "ok" when sound (`bakeoff status`)."""
         return self.store.integrity()
 
+    def status(self) -> Status:
+        """Each planned run's state (done, to run, failed with its last error), the store's
+        integrity, and finished runs whose record is in their folder but not in the store
+        (`bakeoff rebuild` restores them) — `bakeoff status`."""
+        from bakeoff.experiment.grid import Experiment
+        from bakeoff.experiment.spec import ExperimentSpec
+        from bakeoff.experiment.store import RECORD_NAME
+
+        experiment = Experiment(ExperimentSpec.model_validate(self.store.experiment()))
+        done = self.store.done_keys()
+        failed = {f["key"]: f for f in self.store.failures() if not f["recovered"]}
+        runs = []
+        for run in experiment.runs:
+            last = failed.get(run.key) if run.key not in done else None
+            state = "done" if run.key in done else "failed" if last else "to run"
+            error = (last["attempt"], last["error"]) if last else (None, None)
+            runs.append(RunState(run.key, run.label, run.model, state, *error))
+        saved = {p.parent.name for p in (self.folder / "runs").glob(f"*/{RECORD_NAME}")}
+        unstored = saved - done - {r.key for r in self.store.update_runs()}  # update's own runs
+        return Status(experiment.spec.name, runs, self.integrity(), sorted(unstored))
+
     def report(self, constraints: Mapping[str, Any] | None = None) -> Report:
         """The report (with other `constraints` than the experiment's: the advice for them)."""
         from bakeoff.report.build import build_report
@@ -312,6 +333,28 @@ class Results:
             "failures": self.store.failures(),  # every failed attempt (Ray executor)
         }
         write_json_atomic(self.folder / "results.json", data)
+
+
+@dataclass(frozen=True)
+class RunState:
+    key: str
+    label: str
+    model: str
+    state: str  # done, to run, failed (every attempt)
+    attempt: int | None = None  # the failed run's last attempt
+    error: str | None = None  # and its error
+
+
+@dataclass(frozen=True)
+class Status:
+    experiment: str
+    runs: list[RunState]
+    integrity: str  # SQLite's check: "ok" when sound
+    unstored: list[str]  # run keys with a record in their folder but not in the store
+
+    @property
+    def done(self) -> int:
+        return sum(r.state == "done" for r in self.runs)
 
 
 Inputs = Sequence[str] | Sequence[Mapping[str, Any]] | Any  # texts, records or a DataFrame

@@ -50,14 +50,13 @@ def validate(
     ] = False,
 ) -> None:
     """Check a task file and its data; list every problem with file, line and field."""
+    from bakeoff.api import load_task
+    from bakeoff.api_catalog import load_data
     from bakeoff.cli_output import print_data_summary
-    from bakeoff.task.data import load_splits
-    from bakeoff.task.spec import load_task
 
     with user_errors():
         task = load_task(task_file)
-        splits = load_splits(task, drop_invalid=drop_invalid or None)
-        print_data_summary(task, splits)
+        print_data_summary(task, load_data(task, drop_invalid=drop_invalid))
 
 
 @app.command()
@@ -423,12 +422,13 @@ def strategies() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from bakeoff.strategy_registry import registered, strategy_names
+    from bakeoff.api_catalog import strategies as registered
+    from bakeoff.strategy_registry import strategy_names
 
     table = Table(title="Strategies (hybrids: TRAINED+PROMPT, e.g. lora+few-shot)")
     for col in ("name", "kind", "varies over", "settings key", "what"):
         table.add_column(col)
-    for info in registered().values():
+    for info in registered():
         axes = ", ".join(sorted(info.axes))
         table.add_row(info.name, info.kind, axes, info.settings_key or "", info.summary)
     Console().print(table)
@@ -442,13 +442,13 @@ def models() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from bakeoff.models.registry import available
+    from bakeoff.api_catalog import bundled_models as bundled
 
     table = Table(title="Models (also: any local HF folder, .gguf path or hub id)")
     for col in ("name", "kind", "what / status"):
         table.add_column(col)
-    for row in available():
-        table.add_row(*row)
+    for entry in bundled():
+        table.add_row(entry.name, entry.kind, entry.status)
     Console().print(table)
 
 

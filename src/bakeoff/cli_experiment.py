@@ -215,36 +215,26 @@ def print_recommendation(rec: dict[str, Any]) -> None:
 
 
 def print_status(folder: Path) -> None:
-    from bakeoff.experiment.grid import Experiment
-    from bakeoff.experiment.spec import ExperimentSpec
-    from bakeoff.experiment.store import RECORD_NAME, RunStore
+    from bakeoff.api import open_results
 
-    store = RunStore.open_existing(folder)
-    raw = store.experiment()
-    experiment = Experiment(ExperimentSpec.model_validate(raw))
-    done = store.done_keys()
-    failed = {f["key"]: f for f in store.failures() if not f["recovered"]}  # the last attempt
-    table = Table(title=f"{experiment.spec.name}: {len(done)} of {len(experiment.runs)} runs done")
+    status = open_results(folder).status()
+    table = Table(title=f"{status.experiment}: {status.done} of {len(status.runs)} runs done")
     for col in ("run", "model", "state"):
         table.add_column(col)
-    for run in experiment.runs:
-        state = "[green]done[/]" if run.key in done else "[yellow]to run[/]"
-        if run.key in failed:
-            last = failed[run.key]
-            state = f"[red]failed[/] (attempt {last['attempt']}: {escape(last['error'][:80])})"
+    colours = {"done": "[green]done[/]", "to run": "[yellow]to run[/]"}
+    for run in status.runs:
+        state = colours.get(run.state, "")
+        if run.state == "failed":
+            state = f"[red]failed[/] (attempt {run.attempt}: {escape((run.error or '')[:80])})"
         table.add_row(run.label, run.model, state)
     console.print(table)
-    integrity = store.integrity()
-    console.print(f"integrity: {integrity}")
-    saved = {p.parent.name for p in (folder / "runs").glob(f"*/{RECORD_NAME}")}
-    missing = saved - done - {r.key for r in store.update_runs()}  # bakeoff update's own runs
-    if integrity != "ok" or missing:
+    console.print(f"integrity: {status.integrity}")
+    if status.integrity != "ok" or status.unstored:
         why = (
-            f"SQLite reports '{integrity}'"
-            if integrity != "ok"
-            else (
-                f"{len(missing)} finished run(s) have a record in their folder but not in the store"
-            )
+            f"SQLite reports '{status.integrity}'"
+            if status.integrity != "ok"
+            else f"{len(status.unstored)} finished run(s) have a record in their folder but not "
+            "in the store"
         )
         console.print(
             f"[yellow]{why}[/] — `bakeoff rebuild {folder}` rebuilds the store from the runs' "
@@ -253,13 +243,13 @@ def print_status(folder: Path) -> None:
 
 
 def rebuild_store(folder: Path) -> None:
-    from bakeoff.experiment.store import rebuild
+    from bakeoff.api_catalog import rebuild
 
-    restored, unreadable, aside = rebuild(folder)
-    if aside is not None:
-        console.print(f"old store moved to {aside}")
-    console.print(f"rebuilt {folder / 'bakeoff.sqlite'}: {restored} run(s) restored")
-    for path in unreadable:
+    rebuilt = rebuild(folder)
+    if rebuilt.old_store is not None:
+        console.print(f"old store moved to {rebuilt.old_store}")
+    console.print(f"rebuilt {folder / 'bakeoff.sqlite'}: {rebuilt.restored} run(s) restored")
+    for path in rebuilt.unreadable:
         console.print(f"[yellow]skipped[/] {path}: unreadable — that run is redone by the next run")
 
 
@@ -284,7 +274,7 @@ QUESTIONS = {
 def advise_from_answers(answers: dict[str, Any]) -> None:
     import typer
 
-    from bakeoff.advisor_prior import Questionnaire, prior_advice
+    from bakeoff.api_catalog import prior_advice
 
     for key, (question, kind) in QUESTIONS.items():
         if answers.get(key) is None:
@@ -294,11 +284,8 @@ def advise_from_answers(answers: dict[str, Any]) -> None:
                     "(or run it in a terminal to be asked)."
                 )
             answers[key] = typer.prompt(question, type=kind)
-    try:
-        questionnaire = Questionnaire.model_validate(answers)
-    except ValidationError as exc:
-        raise settings_error(exc, "advise", "bakeoff advise --help", flags=True) from None
-    advice = prior_advice(questionnaire)
+    given = {k: v for k, v in answers.items() if v is not None}
+    advice = prior_advice(**given)
     console.print(f"[bold yellow]Prior (not measured):[/] {advice['choice']}")
     for line in advice["reasons"]:
         console.print(f"  - {line}")

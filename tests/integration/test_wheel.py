@@ -23,12 +23,8 @@ pytestmark = pytest.mark.slow
 
 
 def test_wheel_installs_in_a_fresh_venv_and_runs(tmp_path: Path, tiny_model_dir: Path) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
-        + ["-w", str(tmp_path), str(REPO)],
-        check=True,
-        cwd=tmp_path,
-    )
+    build = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
+    subprocess.run([*build, "-w", str(tmp_path), str(REPO)], check=True, cwd=tmp_path)
     (wheel,) = tmp_path.glob("bakeoff-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "bakeoff/py.typed" in names

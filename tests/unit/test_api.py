@@ -72,6 +72,49 @@ def test_a_rerun_keeps_finished_runs_and_says_so(tmp_path: Path, tiny_model_dir:
     assert [e.skipped for e in events] == [True, True]
 
 
+def test_status_and_rebuild_in_code_are_what_the_cli_prints(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    task = make_task(tmp_path)
+    spec = bakeoff.new_experiment(name="st", task=task, models=[str(tiny_model_dir)], **GRID)
+    spec = spec.model_copy(update={"train_sizes": [8, 12]})  # 1 zero-shot + 2 few-shot runs
+    out = tmp_path / "out"
+    bakeoff.run(spec.model_copy(update={"train_sizes": [8]}), out)
+    status = bakeoff.open_results(out).status()
+    assert [r.state for r in status.runs] == ["done", "done"]
+    assert status.integrity == "ok" and not status.unstored
+
+    (out / "bakeoff.sqlite").unlink()  # lost: the runs' folders still hold their records
+    rebuilt = bakeoff.rebuild(out)
+    assert rebuilt.restored == 2 and not rebuilt.unreadable
+    status = bakeoff.open_results(out).status()
+    assert status.done == 2
+    printed = CliRunner().invoke(app, ["status", str(out)]).output
+    assert "st: 2 of 2 runs done" in printed and "integrity: ok" in printed
+
+
+def test_the_catalogue_and_prior_advice_in_code() -> None:
+    names = {info.name for info in bakeoff.strategies()}
+    assert {"zero-shot", "few-shot", "lora", "encoder-head", "prompt-search"} <= names
+    assert "smollm2-135m-instruct" in {m.name for m in bakeoff.bundled_models()}
+    advice = bakeoff.prior_advice(labels=30, classes=2)
+    assert advice["choice"].startswith("few-shot") and "zero-shot" in advice["shortlist"]
+    with pytest.raises(bakeoff.BakeoffError, match="labels"):
+        bakeoff.prior_advice(labels=-1)
+
+
+def test_load_data_splits_as_runs_do_and_names_bad_rows(tmp_path: Path) -> None:
+    task = make_task(tmp_path)
+    splits = bakeoff.load_data(task)
+    assert len(splits.train) + len(splits.validation) + len(splits.test) == 40
+    with (tmp_path / "data.jsonl").open("a") as f:
+        f.write('{"text": "x", "label": "neutral"}\n')
+    with pytest.raises(bakeoff.ProblemsError) as caught:
+        bakeoff.load_data(task)
+    assert any(p.line == 41 for p in caught.value.problems)
+    assert len(bakeoff.load_data(task, drop_invalid=True).train) > 0
+
+
 def test_predict_takes_texts_records_and_dataframes(tmp_path: Path, tiny_model_dir: Path) -> None:
     import pandas
 
