@@ -38,6 +38,7 @@ if TYPE_CHECKING:
         load_data,
         prior_advice,
         rebuild,
+        schedules,
         strategies,
     )
     from bakeoff.errors import BakeoffError, Problem, ProblemsError
@@ -68,6 +69,7 @@ __all__ = [
     "rebuild",
     "run",
     "run_update",
+    "schedules",
     "strategies",
 ]
 _ERRORS = {"BakeoffError", "Problem", "ProblemsError"}
@@ -78,6 +80,7 @@ _CATALOG = {
     "load_data",
     "prior_advice",
     "rebuild",
+    "schedules",
     "strategies",
 }
 

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from bakeoff.experiment.explain import PlannedTraining
+    from bakeoff.experiment.spec import ExperimentSpec
     from bakeoff.strategy_registry import StrategyInfo
     from bakeoff.task.data import Splits
     from bakeoff.task.spec import TaskSpec
@@ -94,3 +96,20 @@ def rebuild(folder: str | Path) -> Rebuilt:
 
     restored, unreadable, aside = rebuild_store(Path(folder))
     return Rebuilt(restored, unreadable, aside)
+
+
+def schedules(spec: ExperimentSpec | str | Path) -> list[PlannedTraining]:
+    """Every trained run's schedule (steps, learning rate, warm-up, evaluations, the prompt it
+    trains with) and why each was chosen, without training — `bakeoff run --explain`.
+    `explain_lines(item)` (bakeoff.experiment.explain) puts one in words."""
+    from bakeoff.api import load_experiment
+    from bakeoff.experiment.explain import planned_training
+    from bakeoff.experiment.grid import Experiment
+    from bakeoff.experiment.spec import ExperimentSpec
+
+    experiment = Experiment(spec if isinstance(spec, ExperimentSpec) else load_experiment(spec))
+    return [
+        item
+        for run in experiment.runs
+        if (item := planned_training(run, experiment.splits_for(run), experiment.task))
+    ]

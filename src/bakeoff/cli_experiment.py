@@ -135,7 +135,7 @@ def _execute(spec: Any, out: Path, backend: Any, trust: bool, explain: bool = Fa
         soft_wrap=True,
     )
     if explain:
-        print_schedules(experiment)
+        print_schedules(experiment.spec)
         return
     with progress_factory() as progress:
         worker = Worker(progress=progress, train_progress=training_bar())
@@ -149,15 +149,12 @@ def _execute(spec: Any, out: Path, backend: Any, trust: bool, explain: bool = Fa
             console.print(f"mlflow: {logged['added']} run(s) logged to {logged['uri']}{champion}")
 
 
-def print_schedules(experiment: Any) -> None:
+def print_schedules(spec: Any) -> None:
     """`--explain`: every trained run's schedule with its reasons; nothing is trained."""
-    from bakeoff.experiment.explain import explain_lines, planned_training
+    from bakeoff.api_catalog import schedules
+    from bakeoff.experiment.explain import explain_lines
 
-    planned = [
-        p
-        for run in experiment.runs
-        if (p := planned_training(run, experiment.splits_for(run), experiment.task)) is not None
-    ]
+    planned = schedules(spec)
     if not planned:
         console.print("no trained runs in this grid: nothing to schedule.")
     for item in planned:

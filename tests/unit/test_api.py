@@ -28,6 +28,11 @@ def test_import_bakeoff_stays_light() -> None:
     assert out.stdout.split() == ["False", "False"]  # the API loads on first use
 
 
+def test_every_exported_name_resolves() -> None:
+    missing = [name for name in bakeoff.__all__ if getattr(bakeoff, name, None) is None]
+    assert not missing
+
+
 def test_run_in_code_equals_the_cli_run(tmp_path: Path, tiny_model_dir: Path) -> None:
     task = make_task(tmp_path)
     spec = bakeoff.new_experiment(name="api", task=task, models=[str(tiny_model_dir)], **GRID)
@@ -101,6 +106,24 @@ def test_the_catalogue_and_prior_advice_in_code() -> None:
     assert advice["choice"].startswith("few-shot") and "zero-shot" in advice["shortlist"]
     with pytest.raises(bakeoff.BakeoffError, match="labels"):
         bakeoff.prior_advice(labels=-1)
+
+
+def test_schedules_in_code_are_what_explain_prints(tmp_path: Path, tiny_model_dir: Path) -> None:
+    task = make_task(tmp_path)
+    strategies = ["zero-shot", "lora", "encoder-head"]
+    spec = bakeoff.new_experiment(
+        name="plan", task=task, models=[str(tiny_model_dir)], strategies=strategies, **PLAN
+    )
+    planned = bakeoff.schedules(spec)
+    assert [p.run.strategy for p in planned] == ["lora", "encoder-head"]  # trained runs only
+    assert planned[0].schedule.steps >= 150  # 2 classes, few rows: the floor
+    exp = tmp_path / "plan.yaml"
+    exp.write_text(json.dumps(spec.model_dump(mode="json") | {"task": str(task)}))
+    printed = CliRunner().invoke(app, ["run", str(exp), "--explain"]).output
+    assert f"→ {planned[0].schedule.steps} steps" in printed
+
+
+PLAN = {"train_sizes": [8], "wordings": [0]}
 
 
 def test_load_data_splits_as_runs_do_and_names_bad_rows(tmp_path: Path) -> None:
