@@ -24,6 +24,7 @@ from bakeoff.finetuning.checkpoint import load_checkpoint, save_checkpoint, set_
 from bakeoff.finetuning.config import TrainConfig
 from bakeoff.finetuning.memory import release_free_memory
 from bakeoff.finetuning.schedule import Schedule, fit_to_budget, plan_schedule
+from bakeoff.finetuning.step_speed import share_lora_dropout, training_forward
 from bakeoff.precision import choose
 
 if TYPE_CHECKING:
@@ -80,6 +81,7 @@ class TrainReport:
     flags: list[str] = field(default_factory=list)  # collapsed, diverging, overfitting, no-gain
     schedule: dict[str, Any] = field(default_factory=dict)  # Schedule.as_dict(): what and why
     stopping: dict[str, Any] = field(default_factory=dict)  # how noisy the stopping signal was
+    attention: dict[str, int] = field(default_factory=dict)  # batches per kernel (step_speed.py)
 
     @property
     def tokens_per_second(self) -> float:
@@ -218,6 +220,7 @@ def train(
 
     chosen = choose(cfg.precision, "training")
     bf16 = chosen.precision == "bf16"
+    compute_dtype = torch.bfloat16 if bf16 else torch.float32
     # Accelerate keeps its settings process-wide; each run may choose its own precision.
     # The process group (PartialState) is kept, so `accelerate launch` runs stay distributed.
     AcceleratorState._reset_state(reset_partial_state=False)
@@ -246,6 +249,7 @@ def train(
             world=world,
         )
 
+    shared_dropouts = share_lora_dropout(job.module)
     optimizer = torch.optim.AdamW(job.param_groups(schedule.lr), weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(schedule))
     module, optimizer = accelerator.prepare(job.module, optimizer)
@@ -335,7 +339,9 @@ def train(
             start = time.perf_counter()
             batch = job.collate(batches[index])
             with accelerator.accumulate(module):
-                loss = job.loss(module, batch)
+                with training_forward(job.module, batch.get("input_ids"), compute_dtype) as kernel:
+                    loss = job.loss(module, batch)
+                report.attention[kernel] = report.attention.get(kernel, 0) + 1
                 accelerator.backward(loss)
                 if accelerator.sync_gradients and cfg.max_grad_norm is not None:
                     accelerator.clip_grad_norm_(module.parameters(), cfg.max_grad_norm)
@@ -390,6 +396,8 @@ def train(
             "no-gain",
             "training never beat the starting weights on validation; they are kept",
         )
+    for dropout in shared_dropouts:
+        dropout.forget()  # each held its last input
     # drop the autocast wrapper: the tuned model predicts in its own dtype, as after a reload
     accelerator.unwrap_model(module, keep_fp32_wrapper=False)
     accelerator.free_memory()
