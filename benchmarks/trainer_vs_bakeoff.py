@@ -99,6 +99,22 @@ def run_trainer(train_rows: int, test_rows: int) -> dict[str, Any]:
     }
 
 
+def run_bakeoff_plain_steps(train_rows: int, test_rows: int) -> dict[str, Any]:
+    """bakeoff's loop as it was before finetuning/step_speed.py: PyTorch's default attention
+    kernel, PEFT's input casts, a dropout draw per adapter."""
+    from contextlib import contextmanager
+
+    from bakeoff.finetuning import trainer
+
+    @contextmanager
+    def plain(*_: Any) -> Any:
+        yield "default"
+
+    trainer.training_forward = plain  # type: ignore[assignment]
+    trainer.share_lora_dropout = lambda _: []  # type: ignore[assignment]
+    return {**run_bakeoff(train_rows, test_rows), "side": "bakeoff, steps before step_speed"}
+
+
 def run_bakeoff(train_rows: int, test_rows: int) -> dict[str, Any]:
     from bakeoff.finetuning.config import LoraSettings, TrainConfig
     from bakeoff.strategy import RunContext
@@ -124,19 +140,22 @@ def run_bakeoff(train_rows: int, test_rows: int) -> dict[str, Any]:
     }
 
 
+SIDES = {"trainer": run_trainer, "bakeoff-plain": run_bakeoff_plain_steps, "bakeoff": run_bakeoff}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train", type=int, default=512)
     parser.add_argument("--test", type=int, default=200)
-    parser.add_argument("--side", choices=["trainer", "bakeoff"])
+    parser.add_argument("--side", choices=list(SIDES))
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/trainer.json")
     args = parser.parse_args()
     if args.side:  # a child process: one side, JSON on stdout's last line
-        run = run_trainer if args.side == "trainer" else run_bakeoff
+        run = SIDES[args.side]
         print(json.dumps(run(args.train, args.test)))
         return
     sides = {}
-    for side in ("trainer", "bakeoff"):
+    for side in SIDES:
         cmd = [sys.executable, __file__, "--side", side, "--train", str(args.train)]
         done = subprocess.run(
             [*cmd, "--test", str(args.test)], capture_output=True, text=True, check=True
@@ -151,6 +170,8 @@ def main() -> None:
         "tokens_per_second_ratio": sides["bakeoff"]["tokens_per_second"]
         / sides["trainer"]["tokens_per_second"],
         "peak_rss_ratio": sides["bakeoff"]["peak_rss_mb"] / sides["trainer"]["peak_rss_mb"],
+        "step_speed_gain": sides["bakeoff"]["tokens_per_second"]
+        / sides["bakeoff-plain"]["tokens_per_second"],
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1))
