@@ -197,3 +197,33 @@ def test_a_soft_prompt_scores_like_its_tokens_written_in_front(tiny_lm) -> None:
                 start = len(front) + len(prompt) - 1
                 want = sum(float(logits[start + k, t]) for k, t in enumerate(tokens))
                 assert abs(logprob - want) < 1e-4, (option, logprob, want)
+
+
+def test_a_soft_prompt_never_generates_for_a_padded_row(tiny_lm, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """PEFT's prompt-tuning forward drops position ids, so a left-padded row in a batch reads
+    its prompt at shifted positions (on SmolLM2 its next-token logits moved by up to 5.3): rows
+    of different lengths must not share a batch; rows of one length still do."""
+    from bakeoff.finetuning.config import PromptTuningSettings
+    from bakeoff.finetuning.prompt_tuning import apply_prompt_tuning
+
+    front = tiny_lm.encode_continuation("answer the question briefly")
+    tuned = tiny_lm.copy()
+    tuned.model = apply_prompt_tuning(
+        tuned.model, PromptTuningSettings(virtual_tokens=len(front)), front
+    ).eval()
+    tuned.cache_prefix, tuned.inference_bf16 = False, False
+    masks = []
+    generate = tuned.runner.generate
+
+    def spy(**kwargs):  # type: ignore[no-untyped-def]
+        masks.append(kwargs["attention_mask"])
+        return generate(**kwargs)
+
+    monkeypatch.setattr(tuned.runner, "generate", spy)
+    prompts = ["Q: who?\nA:", "Q: where was the great film made and when\nA:", "Q: why?\nA:"]
+    together = tuned.generate(prompts, max_new_tokens=4)
+    assert sorted(m.shape[0] for m in masks) == [1, 2]  # the two short prompts: one batch
+    assert all(bool(m.all()) for m in masks)  # no padding in any batch
+    monkeypatch.undo()
+    alone = [tuned.generate([p], max_new_tokens=4)[0] for p in prompts]
+    assert [g.text for g in together] == [g.text for g in alone]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import groupby
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -54,10 +55,17 @@ def generate_batched(
     shared = lm.shared_prefix_length(encoded)
     prefix = lm._prefix_cache(encoded[0][:shared]) if shared else None
     order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))
+    chunks = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+    if not lm.cache_prefix:
+        # a soft prompt: PEFT's forward drops position ids, so a left-padded row would read
+        # its prompt at shifted positions (5.3 logits off on SmolLM2) — one length a batch
+        by_length = [list(rows) for _, rows in groupby(order, key=lambda i: len(encoded[i]))]
+        chunks = [
+            rows[s : s + batch_size] for rows in by_length for s in range(0, len(rows), batch_size)
+        ]
     results: dict[int, Generation] = {}
     torch.manual_seed(seed)
-    for start in range(0, len(order), batch_size):
-        chunk = order[start : start + batch_size]
+    for chunk in chunks:
         width = max(len(encoded[i]) for i in chunk)
         # [shared prefix][padding][rest of the prompt]: every prompt ends at the same column, the
         # prefix's keys/values are computed once for the whole call, and the positions generate()
