@@ -81,21 +81,31 @@ def test_status_and_rebuild_in_code_are_what_the_cli_prints(
     tmp_path: Path, tiny_model_dir: Path
 ) -> None:
     task = make_task(tmp_path)
-    spec = bakeoff.new_experiment(name="st", task=task, models=[str(tiny_model_dir)], **GRID)
-    spec = spec.model_copy(update={"train_sizes": [8, 12]})  # 1 zero-shot + 2 few-shot runs
+    grid = {**GRID, "train_sizes": [8, 12]}  # 1 zero-shot + 2 few-shot runs
+    spec = bakeoff.new_experiment(name="st", task=task, models=[str(tiny_model_dir)], **grid)
     out = tmp_path / "out"
-    bakeoff.run(spec.model_copy(update={"train_sizes": [8]}), out)
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_two(event: bakeoff.RunProgress) -> None:
+        if event.record is not None and event.index == 1:
+            raise Stop  # interrupted: the third run is still to run
+
+    with pytest.raises(Stop):
+        bakeoff.run(spec, out, progress=stop_after_two)
     status = bakeoff.open_results(out).status()
-    assert [r.state for r in status.runs] == ["done", "done"]
+    assert [r.state for r in status.runs] == ["done", "done", "to run"]
     assert status.integrity == "ok" and not status.unstored
+    bakeoff.run(spec, out)
 
     (out / "bakeoff.sqlite").unlink()  # lost: the runs' folders still hold their records
     rebuilt = bakeoff.rebuild(out)
-    assert rebuilt.restored == 2 and not rebuilt.unreadable
+    assert rebuilt.restored == 3 and not rebuilt.unreadable
     status = bakeoff.open_results(out).status()
-    assert status.done == 2
+    assert status.done == 3
     printed = CliRunner().invoke(app, ["status", str(out)]).output
-    assert "st: 2 of 2 runs done" in printed and "integrity: ok" in printed
+    assert "st: 3 of 3 runs done" in printed and "integrity: ok" in printed
 
 
 def test_the_catalogue_and_prior_advice_in_code() -> None:

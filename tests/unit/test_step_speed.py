@@ -88,6 +88,20 @@ def test_adapters_reading_one_input_share_one_dropout_draw(
     assert all(len(ids) == 1 for ids in per_layer)  # q and k of a block: one module
     assert len(set.union(*per_layer)) == len(layers) == len(shared)  # blocks: their own
 
+    # in a real training forward, q's and k's adapters are fed the one dropped tensor
+    seen: dict[str, list[torch.Tensor]] = {"q_proj": [], "k_proj": []}
+    attention = layers[0].self_attn
+    for name, inputs in seen.items():
+        lora_a = getattr(attention, name).lora_A["default"]
+        lora_a.register_forward_hook(lambda _m, args, _out, into=inputs: into.append(args[0]))
+    job.module.train()
+    batch = job.collate([0, 1])
+    with training_forward(job.module, batch["input_ids"], torch.float32):
+        job.loss(job.module, batch)
+    (q_in,), (k_in,) = seen["q_proj"], seen["k_proj"]
+    assert q_in is k_in and bool((q_in == 0).any())  # one draw, and it dropped something
+    assert all(d._last is None for d in shared)  # forgotten after the forward
+
     dropout = SharedDropout(0.5).train()
     torch.manual_seed(0)
     x = torch.ones(64, 512)
@@ -115,8 +129,9 @@ def test_the_attention_kernel_is_timed_once_per_shape_and_only_for_short_rows(
     monkeypatch.setattr(step_speed, "_FASTEST", {})
     model = tiny_lm.model
     heads = model.config.num_attention_heads
-    assert step_speed.fastest_attention(model, torch.zeros(4, 20, dtype=torch.long), torch.float32)
-    assert step_speed.fastest_attention(model, torch.zeros(4, 30, dtype=torch.long), torch.float32)
+    for width in (20, 30):
+        ids = torch.zeros(4, width, dtype=torch.long)
+        assert step_speed.fastest_attention(model, ids, torch.float32) == "math"
     assert [k for k, _ in timed] == ["math", "flash"]  # 20 and 30 tokens: one bucket (32)
     assert timed[0][1][:3] == (4, heads, 32)
     long_rows = torch.zeros(4, step_speed.LONGEST_PROBED + 1, dtype=torch.long)

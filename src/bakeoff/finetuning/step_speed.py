@@ -18,12 +18,11 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import torch
 
 LONGEST_PROBED = 256  # longer rows keep PyTorch's default kernel (flash: less memory)
-_FASTEST: dict[tuple[Any, ...], str] = {}  # (dtype, batch, heads, head dim, length) -> kernel
+_FASTEST: dict[str, str] = {}  # "dtype/rows x heads x length x head dim" -> kernel
 
 
 def _attention_shape(module: torch.nn.Module) -> tuple[int, int] | None:
@@ -42,7 +41,8 @@ def _time_kernel(kernel: str, shape: tuple[int, int, int, int], dtype: torch.dty
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
     backend = SDPBackend.MATH if kernel == "math" else SDPBackend.FLASH_ATTENTION
-    q, k, v = (torch.randn(shape, dtype=dtype, requires_grad=True) for _ in range(3))
+    with torch.random.fork_rng(devices=[]):  # the run's random numbers stay the run's
+        q, k, v = (torch.randn(shape, dtype=dtype, requires_grad=True) for _ in range(3))
     mask = torch.ones(shape[2], shape[2], dtype=torch.bool).tril()
     best = float("inf")
     for _ in range(3):  # the first pays warm-up; the best of the others counts
@@ -58,21 +58,36 @@ def fastest_attention(
     module: torch.nn.Module, batch: torch.Tensor | None, dtype: torch.dtype
 ) -> str:
     """The kernel ("math" or "default") a training step on token ids `batch` (B, T) should
-    run; "default" without ids, an attention config, a CPU, or for long rows."""
+    run; "default" without ids or an attention config, off a CPU, or for long rows."""
     found = _attention_shape(module)
-    if batch is None or batch.dim() != 2 or found is None or batch.device.type != "cpu":
+    weights = next(module.parameters(), None)
+    on_cpu = weights is None or weights.device.type == "cpu"
+    if batch is None or batch.dim() != 2 or found is None or not on_cpu:
         return "default"
     rows, width = batch.shape
     if width > LONGEST_PROBED:
         return "default"
     length = max(32, 1 << (width - 1).bit_length())
-    key = (dtype, rows, *found, length)
+    key = f"{dtype}/{rows}x{found[0]}x{length}x{found[1]}"
     if key not in _FASTEST:
         shape = (rows, found[0], length, found[1])
-        with torch.enable_grad():
-            math, flash = (_time_kernel(k, shape, dtype) for k in ("math", "flash"))
-        _FASTEST[key] = "math" if math < flash else "default"
+        try:
+            with torch.enable_grad():
+                math, flash = (_time_kernel(k, shape, dtype) for k in ("math", "flash"))
+            _FASTEST[key] = "math" if math < flash else "default"
+        except RuntimeError:  # a kernel this build lacks: keep PyTorch's choice
+            _FASTEST[key] = "default"
     return _FASTEST[key]
+
+
+def chosen_kernels() -> dict[str, str]:
+    """The choices made so far in this process (a checkpoint keeps them: a resumed run takes
+    the kernels it began with rather than timing them again)."""
+    return dict(_FASTEST)
+
+
+def reuse_kernels(chosen: dict[str, str]) -> None:
+    _FASTEST.update(chosen)
 
 
 @contextmanager
@@ -85,6 +100,7 @@ def training_forward(
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
     layers = [m for m in module.modules() if hasattr(m, "cast_input_dtype_enabled")]
+    before = [m.cast_input_dtype_enabled for m in layers]
     for layer in layers:
         setattr(layer, "cast_input_dtype_enabled", False)  # noqa: B010 (a plain attribute)
     try:
@@ -95,8 +111,11 @@ def training_forward(
         else:
             yield kernel
     finally:
-        for layer in layers:
-            setattr(layer, "cast_input_dtype_enabled", True)  # noqa: B010
+        for layer, value in zip(layers, before, strict=True):
+            setattr(layer, "cast_input_dtype_enabled", value)  # noqa: B010
+        for part in module.modules():
+            if isinstance(part, SharedDropout):
+                part.forget()  # a draw serves one forward
 
 
 class SharedDropout(torch.nn.Module):
@@ -123,8 +142,8 @@ class SharedDropout(torch.nn.Module):
 
 
 def share_lora_dropout(model: torch.nn.Module) -> list[SharedDropout]:
-    """Give the LoRA layers of each block one SharedDropout (in place of PEFT's one per layer);
-    returns them (call `forget()` after training: each holds its last input)."""
+    """Give the LoRA layers of each block one SharedDropout (in place of PEFT's one per
+    layer); returns them."""
     shared: dict[int, SharedDropout] = {}
     for name, layer in model.named_modules():
         dropouts = getattr(layer, "lora_dropout", None)

@@ -24,7 +24,12 @@ from bakeoff.finetuning.checkpoint import load_checkpoint, save_checkpoint, set_
 from bakeoff.finetuning.config import TrainConfig
 from bakeoff.finetuning.memory import release_free_memory
 from bakeoff.finetuning.schedule import Schedule, fit_to_budget, plan_schedule
-from bakeoff.finetuning.step_speed import share_lora_dropout, training_forward
+from bakeoff.finetuning.step_speed import (
+    chosen_kernels,
+    reuse_kernels,
+    share_lora_dropout,
+    training_forward,
+)
 from bakeoff.precision import choose
 
 if TYPE_CHECKING:
@@ -249,7 +254,7 @@ def train(
             world=world,
         )
 
-    shared_dropouts = share_lora_dropout(job.module)
+    share_lora_dropout(job.module)
     optimizer = torch.optim.AdamW(job.param_groups(schedule.lr), weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(schedule))
     module, optimizer = accelerator.prepare(job.module, optimizer)
@@ -271,6 +276,7 @@ def train(
         scheduler.load_state_dict(saved["optim"]["scheduler"])
         set_rng_state(saved["optim"]["rng"])
         loop, best = saved["loop"], saved["best"]
+        reuse_kernels(loop.get("kernels", {}))
         for key, value in loop["report"].items():
             setattr(report, key, value)
         report.resumed_from_step = loop["step"]
@@ -315,6 +321,7 @@ def train(
             progress(0, report.history[-1])
         if checkpoint_dir is not None and accelerator.is_main_process:
             loop["schedule"], loop["fitted"] = schedule.as_dict(), fitted
+            loop["kernels"] = chosen_kernels()  # a resumed run keeps the kernels it timed
             loop["report"] = {k: v for k, v in report.__dict__.items() if k != "resumed_from_step"}
             save_checkpoint(
                 checkpoint_dir,
@@ -396,8 +403,6 @@ def train(
             "no-gain",
             "training never beat the starting weights on validation; they are kept",
         )
-    for dropout in shared_dropouts:
-        dropout.forget()  # each held its last input
     # drop the autocast wrapper: the tuned model predicts in its own dtype, as after a reload
     accelerator.unwrap_model(module, keep_fp32_wrapper=False)
     accelerator.free_memory()
