@@ -167,7 +167,10 @@ def main() -> None:
             suffix = f"-{args.tag}" if args.tag else ""
             data = run_cell(OUT / f"{dataset}-{per_class}{suffix}", text)
             cell = results.get(f"{dataset}/{per_class}", {"runs": []})
-            new = [summarise(r) for r in data["runs"]]
+            # the store keeps a run redone under changed defaults beside the old one: the
+            # newest per strategy and seed counts
+            latest = {(r["strategy"], r["seed"]): r for r in map(summarise, data["runs"])}
+            new = list(latest.values())
             replaced = {(r["strategy"], r["seed"]) for r in new}
             kept = [r for r in cell["runs"] if (r["strategy"], r["seed"]) not in replaced]
             results[f"{dataset}/{per_class}"] = {
