@@ -41,6 +41,7 @@ if TYPE_CHECKING:
         schedules,
         strategies,
     )
+    from bakeoff.api_serve import serve_app
     from bakeoff.errors import BakeoffError, Problem, ProblemsError
 
 __all__ = [
@@ -70,6 +71,7 @@ __all__ = [
     "run",
     "run_update",
     "schedules",
+    "serve_app",
     "strategies",
 ]
 _ERRORS = {"BakeoffError", "Problem", "ProblemsError"}
@@ -86,6 +88,10 @@ _CATALOG = {
 
 
 def __getattr__(name: str) -> Any:
+    if name == "serve_app":
+        from bakeoff.api_serve import serve_app
+
+        return serve_app
     if name in _CATALOG:
         from bakeoff import api_catalog
 

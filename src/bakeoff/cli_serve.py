@@ -43,14 +43,11 @@ def serve(
     Serving a run folder without --candidate follows its champion (docs/serving.md)."""
     import os
 
+    from bakeoff.api_serve import serve_app
     from bakeoff.cli_output import console
-    from bakeoff.serve.app import ServeSettings, create_app
-    from bakeoff.serve.source import resolve
-    from bakeoff.strategy_registry import load_candidate
+    from bakeoff.serve.app import ServeSettings
 
     with user_errors():
-        served = resolve(folder, candidate)
-        task, model = load_candidate(served.artifact, allow_remote)
         token = os.environ.get(token_env) or None
         settings = ServeSettings(
             max_batch,
@@ -61,16 +58,14 @@ def serve(
             token,
             follow_seconds or None,
         )
-        following = candidate is None and (folder / "bakeoff.sqlite").exists()
-        follow = folder if following else None
-        api = create_app(model, task, served.info, settings, follow, allow_remote)
+        api, served = serve_app(folder, candidate, settings=settings, allow_remote=allow_remote)
     import uvicorn
 
     auth = f"bearer token from ${token_env}" if token else "none"
     how = (
         f"; following the folder's champion (every {follow_seconds:g} s and POST /v1/reload)"
-        if following
+        if served["following"]
         else ""
     )
-    console.print(f"serving {served.name} on http://{host}:{port} (auth: {auth}){how}")
+    console.print(f"serving {served['name']} on http://{host}:{port} (auth: {auth}){how}")
     uvicorn.run(api, host=host, port=port, log_level="warning")

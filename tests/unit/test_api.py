@@ -77,6 +77,24 @@ def test_a_rerun_keeps_finished_runs_and_says_so(tmp_path: Path, tiny_model_dir:
     assert [e.skipped for e in events] == [True, True]
 
 
+def test_the_serving_app_in_code_answers_like_the_candidate(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    from fastapi.testclient import TestClient
+
+    task = make_task(tmp_path)
+    spec = bakeoff.new_experiment(name="srv", task=task, models=[str(tiny_model_dir)], **GRID)
+    results = bakeoff.run(spec, tmp_path / "out")
+    app, served = bakeoff.serve_app(tmp_path / "out")
+    assert served["following"] and served["name"] == results.recommendation.choice
+    texts = ["great film", "awful film"]
+    with TestClient(app) as client:
+        reply = client.post("/v1/predict", json={"inputs": texts})
+    assert reply.status_code == 200, reply.text
+    want = [p.output for p in results.load().predict(texts)]
+    assert [p["output"] for p in reply.json()["predictions"]] == want
+
+
 def test_status_and_rebuild_in_code_are_what_the_cli_prints(
     tmp_path: Path, tiny_model_dir: Path
 ) -> None:
