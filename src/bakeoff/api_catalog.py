@@ -103,13 +103,10 @@ def schedules(spec: ExperimentSpec | str | Path) -> list[PlannedTraining]:
     trains with) and why each was chosen, without training — `bakeoff run --explain`.
     `explain_lines(item)` (bakeoff.experiment.explain) puts one in words."""
     from bakeoff.api import load_experiment
-    from bakeoff.experiment.explain import planned_training
+    from bakeoff.experiment.explain import planned_trainings
     from bakeoff.experiment.grid import Experiment
     from bakeoff.experiment.spec import ExperimentSpec
 
-    experiment = Experiment(spec if isinstance(spec, ExperimentSpec) else load_experiment(spec))
-    return [
-        item
-        for run in experiment.runs
-        if (item := planned_training(run, experiment.splits_for(run), experiment.task))
-    ]
+    return planned_trainings(
+        Experiment(spec if isinstance(spec, ExperimentSpec) else load_experiment(spec))
+    )

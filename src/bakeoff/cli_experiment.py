@@ -135,7 +135,7 @@ def _execute(spec: Any, out: Path, backend: Any, trust: bool, explain: bool = Fa
         soft_wrap=True,
     )
     if explain:
-        print_schedules(experiment.spec)
+        print_schedules(experiment)
         return
     with progress_factory() as progress:
         worker = Worker(progress=progress, train_progress=training_bar())
@@ -149,12 +149,12 @@ def _execute(spec: Any, out: Path, backend: Any, trust: bool, explain: bool = Fa
             console.print(f"mlflow: {logged['added']} run(s) logged to {logged['uri']}{champion}")
 
 
-def print_schedules(spec: Any) -> None:
-    """`--explain`: every trained run's schedule with its reasons; nothing is trained."""
-    from bakeoff.api_catalog import schedules
-    from bakeoff.experiment.explain import explain_lines
+def print_schedules(experiment: Any) -> None:
+    """`--explain`: every trained run's schedule with its reasons; nothing is trained (the
+    same list `bakeoff.schedules` returns, from the grid already loaded)."""
+    from bakeoff.experiment.explain import explain_lines, planned_trainings
 
-    planned = schedules(spec)
+    planned = planned_trainings(experiment)
     if not planned:
         console.print("no trained runs in this grid: nothing to schedule.")
     for item in planned:

@@ -4,6 +4,7 @@ the data (rows, classes, validation rows) without loading a model or training an
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from bakeoff.experiment.plan import RunConfig
 from bakeoff.finetuning.config import TrainConfig
@@ -11,6 +12,9 @@ from bakeoff.finetuning.label_list import label_list_reason
 from bakeoff.finetuning.schedule import Schedule, plan_schedule
 from bakeoff.task.data import Splits
 from bakeoff.task.spec import TaskSpec
+
+if TYPE_CHECKING:
+    from bakeoff.experiment.grid import Experiment
 
 
 @dataclass(frozen=True)
@@ -20,6 +24,15 @@ class PlannedTraining:
     schedule: Schedule
     budget_minutes: float | None  # the schedule is cut to fit once steps 2–6 are timed
     prompt_note: str | None = None  # the paired prompt's label list left out, and why
+
+
+def planned_trainings(experiment: Experiment) -> list[PlannedTraining]:
+    """The schedule of every trained run of a grid made ready to run."""
+    return [
+        item
+        for run in experiment.runs
+        if (item := planned_training(run, experiment.splits_for(run), experiment.task))
+    ]
 
 
 def planned_training(run: RunConfig, splits: Splits, task: TaskSpec) -> PlannedTraining | None:
