@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from bakeoff.finetuning import step_speed
-from bakeoff.finetuning.step_speed import SharedDropout, share_lora_dropout, training_forward
+from bakeoff.finetuning.step_speed import FastSteps, SharedDropout
 from tests.unit.test_cli_run import make_task
 
 
@@ -46,7 +46,7 @@ def _loss_and_grads(job: Any, fast: bool, dtype: torch.dtype) -> tuple[float, di
     job.module.zero_grad()
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):
         if fast:
-            with training_forward(job.module, batch["input_ids"], dtype) as kernel:
+            with FastSteps(job.module).forward(batch["input_ids"], dtype) as kernel:
                 assert kernel == "math"
                 loss = job.loss(job.module, batch)
         else:
@@ -61,7 +61,7 @@ def test_the_fast_step_gives_the_plain_steps_loss_and_gradients(
     tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch, dtype: torch.dtype
 ) -> None:
     job = _lora_job(tmp_path, tiny_model_dir, dropout=0.0, bf16=dtype == torch.bfloat16)
-    monkeypatch.setattr(step_speed, "fastest_attention", lambda *_: "math")
+    monkeypatch.setattr(step_speed, "_kernel_for", lambda *_: "math")
     plain_loss, plain = _loss_and_grads(job, fast=False, dtype=dtype)
     fast_loss, fast = _loss_and_grads(job, fast=True, dtype=dtype)
     # fp32: only the attention kernel's summation order differs; bf16: the skipped cast
@@ -79,7 +79,8 @@ def test_adapters_reading_one_input_share_one_dropout_draw(
     tmp_path: Path, tiny_model_dir: Path
 ) -> None:
     job = _lora_job(tmp_path, tiny_model_dir, dropout=0.5)
-    shared = share_lora_dropout(job.module)
+    steps = FastSteps(job.module)
+    shared = steps.dropouts
     layers = job.module.base_model.model.model.layers
     per_layer = [
         {id(getattr(layer.self_attn, p).lora_dropout["default"]) for p in ("q_proj", "k_proj")}
@@ -96,7 +97,7 @@ def test_adapters_reading_one_input_share_one_dropout_draw(
         lora_a.register_forward_hook(lambda _m, args, _out, into=inputs: into.append(args[0]))
     job.module.train()
     batch = job.collate([0, 1])
-    with training_forward(job.module, batch["input_ids"], torch.float32):
+    with steps.forward(batch["input_ids"], torch.float32):
         job.loss(job.module, batch)
     (q_in,), (k_in,) = seen["q_proj"], seen["k_proj"]
     assert q_in is k_in and bool((q_in == 0).any())  # one draw, and it dropped something
@@ -127,16 +128,16 @@ def test_the_attention_kernel_is_timed_once_per_shape_and_only_for_short_rows(
 
     monkeypatch.setattr(step_speed, "_time_kernel", fake_time)
     monkeypatch.setattr(step_speed, "_FASTEST", {})
-    model = tiny_lm.model
-    heads = model.config.num_attention_heads
+    steps = FastSteps(tiny_lm.model)
+    heads = tiny_lm.model.config.num_attention_heads
     for width in (20, 30):
         ids = torch.zeros(4, width, dtype=torch.long)
-        assert step_speed.fastest_attention(model, ids, torch.float32) == "math"
+        assert steps.kernel(ids, torch.float32) == "math"
     assert [k for k, _ in timed] == ["math", "flash"]  # 20 and 30 tokens: one bucket (32)
     assert timed[0][1][:3] == (4, heads, 32)
     long_rows = torch.zeros(4, step_speed.LONGEST_PROBED + 1, dtype=torch.long)
-    assert step_speed.fastest_attention(model, long_rows, torch.float32) == "default"
-    assert step_speed.fastest_attention(model, None, torch.float32) == "default"
+    assert steps.kernel(long_rows, torch.float32) == "default"
+    assert steps.kernel(None, torch.float32) == "default"
     assert len(timed) == 2
 
 

@@ -54,23 +54,21 @@ def _time_kernel(kernel: str, shape: tuple[int, int, int, int], dtype: torch.dty
     return best
 
 
-def fastest_attention(
-    module: torch.nn.Module, batch: torch.Tensor | None, dtype: torch.dtype
+def _kernel_for(
+    attention: tuple[int, int] | None, batch: torch.Tensor | None, dtype: torch.dtype
 ) -> str:
-    """The kernel ("math" or "default") a training step on token ids `batch` (B, T) should
-    run; "default" without ids or an attention config, off a CPU, or for long rows."""
-    found = _attention_shape(module)
-    weights = next(module.parameters(), None)
-    on_cpu = weights is None or weights.device.type == "cpu"
-    if batch is None or batch.dim() != 2 or found is None or not on_cpu:
+    """The kernel ("math" or "default") a CPU training step on token ids `batch` (B, T) with
+    `attention` (heads, head dim) should run; "default" without ids or heads, or for long
+    rows."""
+    if batch is None or batch.dim() != 2 or attention is None:
         return "default"
     rows, width = batch.shape
     if width > LONGEST_PROBED:
         return "default"
     length = max(32, 1 << (width - 1).bit_length())
-    key = f"{dtype}/{rows}x{found[0]}x{length}x{found[1]}"
+    key = f"{dtype}/{rows}x{attention[0]}x{length}x{attention[1]}"
     if key not in _FASTEST:
-        shape = (rows, found[0], length, found[1])
+        shape = (rows, attention[0], length, attention[1])
         try:
             with torch.enable_grad():
                 math, flash = (_time_kernel(k, shape, dtype) for k in ("math", "flash"))
@@ -90,32 +88,43 @@ def reuse_kernels(chosen: dict[str, str]) -> None:
     _FASTEST.update(chosen)
 
 
-@contextmanager
-def training_forward(
-    module: torch.nn.Module, batch: torch.Tensor | None, dtype: torch.dtype
-) -> Iterator[str]:
-    """The context a training step's forward runs in (it yields the attention kernel): the
-    faster kernel, and LoRA inputs left in the compute dtype (restored after: inference
-    without autocast needs the cast)."""
-    from torch.nn.attention import SDPBackend, sdpa_kernel
+class FastSteps:
+    """A run's training steps made lighter, prepared once: its LoRA dropouts shared, the layers
+    whose input casts a training forward skips, and its attention shape (off a CPU: none, so
+    PyTorch's kernel is kept)."""
 
-    layers = [m for m in module.modules() if hasattr(m, "cast_input_dtype_enabled")]
-    before = [m.cast_input_dtype_enabled for m in layers]
-    for layer in layers:
-        setattr(layer, "cast_input_dtype_enabled", False)  # noqa: B010 (a plain attribute)
-    try:
-        kernel = fastest_attention(module, batch, dtype)
-        if kernel == "math":
-            with sdpa_kernel(SDPBackend.MATH):
+    def __init__(self, module: torch.nn.Module):
+        self.dropouts = share_lora_dropout(module)
+        self.cast_layers = [m for m in module.modules() if hasattr(m, "cast_input_dtype_enabled")]
+        weights = next(module.parameters(), None)
+        on_cpu = weights is None or weights.device.type == "cpu"
+        self.attention = _attention_shape(module) if on_cpu else None
+
+    def kernel(self, batch: torch.Tensor | None, dtype: torch.dtype) -> str:
+        return _kernel_for(self.attention, batch, dtype)
+
+    @contextmanager
+    def forward(self, batch: torch.Tensor | None, dtype: torch.dtype) -> Iterator[str]:
+        """The context a training step's forward runs in (it yields the attention kernel): the
+        faster kernel, and LoRA inputs left in the compute dtype (restored after: inference
+        without autocast needs the cast)."""
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        before = [m.cast_input_dtype_enabled for m in self.cast_layers]
+        for layer in self.cast_layers:
+            setattr(layer, "cast_input_dtype_enabled", False)  # noqa: B010 (a plain attribute)
+        try:
+            kernel = self.kernel(batch, dtype)
+            if kernel == "math":
+                with sdpa_kernel(SDPBackend.MATH):
+                    yield kernel
+            else:
                 yield kernel
-        else:
-            yield kernel
-    finally:
-        for layer, value in zip(layers, before, strict=True):
-            setattr(layer, "cast_input_dtype_enabled", value)  # noqa: B010
-        for part in module.modules():
-            if isinstance(part, SharedDropout):
-                part.forget()  # a draw serves one forward
+        finally:
+            for layer, value in zip(self.cast_layers, before, strict=True):
+                setattr(layer, "cast_input_dtype_enabled", value)  # noqa: B010
+            for dropout in self.dropouts:
+                dropout.forget()  # a draw serves one forward
 
 
 class SharedDropout(torch.nn.Module):

@@ -24,12 +24,7 @@ from bakeoff.finetuning.checkpoint import load_checkpoint, save_checkpoint, set_
 from bakeoff.finetuning.config import TrainConfig
 from bakeoff.finetuning.memory import release_free_memory
 from bakeoff.finetuning.schedule import Schedule, fit_to_budget, plan_schedule
-from bakeoff.finetuning.step_speed import (
-    chosen_kernels,
-    reuse_kernels,
-    share_lora_dropout,
-    training_forward,
-)
+from bakeoff.finetuning.step_speed import FastSteps, chosen_kernels, reuse_kernels
 from bakeoff.precision import choose
 
 if TYPE_CHECKING:
@@ -254,7 +249,7 @@ def train(
             world=world,
         )
 
-    share_lora_dropout(job.module)
+    steps = FastSteps(job.module)  # what the steps below skip, found once
     optimizer = torch.optim.AdamW(job.param_groups(schedule.lr), weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(schedule))
     module, optimizer = accelerator.prepare(job.module, optimizer)
@@ -346,7 +341,7 @@ def train(
             start = time.perf_counter()
             batch = job.collate(batches[index])
             with accelerator.accumulate(module):
-                with training_forward(job.module, batch.get("input_ids"), compute_dtype) as kernel:
+                with steps.forward(batch.get("input_ids"), compute_dtype) as kernel:
                     loss = job.loss(module, batch)
                 report.attention[kernel] = report.attention.get(kernel, 0) + 1
                 accelerator.backward(loss)
