@@ -51,22 +51,23 @@ def bundled_models() -> list[ModelEntry]:
 def prior_advice(
     *,
     labels: int,
-    kind: str = "classification",
+    kind: str | None = None,
     classes: int | None = None,
-    requests_per_month: float = 100_000,
+    requests_per_month: float | None = None,
     latency_ms: float | None = None,
     new_data_every_months: float | None = None,
-    gpu: bool = False,
+    gpu: bool | None = None,
 ) -> dict[str, Any]:
     """Advice before any measurement (`bakeoff advise` without a folder): a prior choice, its
-    reasons and the shortlist to measure. Bad values raise a `BakeoffError` naming them."""
+    reasons and the shortlist to measure. What is left out takes the questionnaire's default
+    (advisor_prior.Questionnaire); bad values raise a `BakeoffError` naming them."""
     from pydantic import ValidationError
 
     from bakeoff.advisor_prior import Questionnaire
     from bakeoff.advisor_prior import prior_advice as advise
     from bakeoff.config import settings_error
 
-    answers = {
+    given = {
         "labels": labels,
         "kind": kind,
         "classes": classes,
@@ -76,7 +77,9 @@ def prior_advice(
         "gpu": gpu,
     }
     try:
-        questionnaire = Questionnaire.model_validate(answers)
+        questionnaire = Questionnaire.model_validate(
+            {k: v for k, v in given.items() if v is not None}
+        )
     except ValidationError as exc:
         raise settings_error(exc, "advise", "bakeoff advise --help", flags=True) from None
     return advise(questionnaire)

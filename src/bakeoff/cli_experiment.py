@@ -281,8 +281,7 @@ def advise_from_answers(answers: dict[str, Any]) -> None:
                     "(or run it in a terminal to be asked)."
                 )
             answers[key] = typer.prompt(question, type=kind)
-    given = {k: v for k, v in answers.items() if v is not None}
-    advice = prior_advice(**given)
+    advice = prior_advice(**answers)
     console.print(f"[bold yellow]Prior (not measured):[/] {advice['choice']}")
     for line in advice["reasons"]:
         console.print(f"  - {line}")
