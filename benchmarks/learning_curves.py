@@ -136,6 +136,17 @@ def main() -> None:
     parser.add_argument("--per-class", nargs="+", type=int, default=[8, 32, 128])
     parser.add_argument("--strategies", nargs="+", default=["lora", "encoder-head"])
     parser.add_argument("--seeds-small", type=int, default=3)
+    parser.add_argument(
+        "--seeds",
+        nargs="+",
+        type=int,
+        help="These seeds at every size (instead of --seeds-small at the smallest, 0 elsewhere).",
+    )
+    parser.add_argument(
+        "--name",
+        help="The table row for these runs when a strategy entry carries settings (e.g. "
+        "--strategies '{name: lora, lora: {r: 16}}' --name 'lora r=16'); default: the strategy.",
+    )
     parser.add_argument("--test-size", type=int, default=500)
     parser.add_argument("--zero-shot", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument(
@@ -159,7 +170,7 @@ def main() -> None:
     smallest = min(args.per_class)
     for dataset in args.dataset:
         for per_class in args.per_class:
-            seeds = list(range(args.seeds_small)) if per_class == smallest else [0]
+            seeds = args.seeds or (list(range(args.seeds_small)) if per_class == smallest else [0])
             strategies = list(args.strategies)
             if args.zero_shot and per_class == smallest:
                 strategies.append("zero-shot")  # no train axis: one run per dataset
@@ -169,7 +180,12 @@ def main() -> None:
             cell = results.get(f"{dataset}/{per_class}", {"runs": []})
             # the store keeps a run redone under changed defaults beside the old one: the
             # newest per strategy and seed counts
-            latest = {(r["strategy"], r["seed"]): r for r in map(summarise, data["runs"])}
+            summaries = [summarise(run) for run in data["runs"]]
+            if args.name:  # a strategy with settings: its own row, beside the default's
+                for r in summaries:
+                    if r["strategy"] != "zero-shot":
+                        r["strategy"] = args.name
+            latest = {(r["strategy"], r["seed"]): r for r in summaries}
             new = list(latest.values())
             replaced = {(r["strategy"], r["seed"]) for r in new}
             kept = [r for r in cell["runs"] if (r["strategy"], r["seed"]) not in replaced]

@@ -167,26 +167,40 @@ def test_rows_train_whole_up_to_the_model_context(
         assert result.exit_code == 2 and message in " ".join(result.output.split())
 
 
-def test_a_soft_prompt_scores_like_its_tokens_written_in_front(tiny_lm) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("trees", [True, False])
+def test_a_soft_prompt_scores_like_its_tokens_written_in_front(tiny_lm, monkeypatch, trees) -> None:  # type: ignore[no-untyped-def]
     """A soft prompt started from tokens T scores a prompt P exactly as the base model scores
-    T + P: its virtual tokens come first in the forward, and the options are read after them
-    (they were read 16 positions early once, which put prompt-tuning at chance)."""
+    T + P: its virtual tokens come first, and the options are read after them (they were read
+    16 positions early once, which put prompt-tuning at chance). It is scored as a prefix
+    cache of its vectors on the base model, options as trees (or one sequence each)."""
     import torch
 
     from bakeoff.finetuning.config import PromptTuningSettings
     from bakeoff.finetuning.prompt_tuning import apply_prompt_tuning
-    from bakeoff.models.base import ScoreRequest
+    from bakeoff.models.base import ScoreRequest, common_prefix_length
 
     front = tiny_lm.encode_continuation("classify the sentiment of this review")
     tuned = tiny_lm.copy()
     settings = PromptTuningSettings(virtual_tokens=len(front))
     tuned.model = apply_prompt_tuning(tuned.model, settings, front).eval()
-    tuned.cache_prefix, tuned.inference_bf16 = False, False
+    tuned.cache_prefix, tuned.inference_bf16, tuned.tree_scoring = False, False, trees
     requests = [
         ScoreRequest("Text: a great film\nAnswer:", (" positive", " negative")),
         ScoreRequest("Text: dull and far too long\nAnswer:", (" positive", " negative fully")),
+        ScoreRequest("Text: fine\nAnswer:", (" negative fully", " negative", " neutral one")),
     ]
+    passes = []
+    for name in ("_score_trees", "_score_items"):
+        run = getattr(tuned, name)
+        monkeypatch.setattr(
+            tuned, name, lambda *a, run=run, name=name: passes.append((name, a[2])) or run(*a)
+        )
     scored = tuned.score(requests)
+    [(ran, scoring)] = passes
+    assert ran == ("_score_trees" if trees else "_score_items")
+    assert scoring.prefix is not None and scoring.module is tuned.model.get_base_model()
+    shared = common_prefix_length([tiny_lm.encode_prompt(r.prompt) for r in requests])
+    assert shared > 0 and scoring.cached == len(front) + shared
     with torch.inference_mode():
         for request, got in zip(requests, scored, strict=True):
             prompt = tiny_lm.encode_prompt(request.prompt)
@@ -199,10 +213,13 @@ def test_a_soft_prompt_scores_like_its_tokens_written_in_front(tiny_lm) -> None:
                 assert abs(logprob - want) < 1e-4, (option, logprob, want)
 
 
-def test_a_soft_prompt_never_generates_for_a_padded_row(tiny_lm, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """PEFT's prompt-tuning forward drops position ids, so a left-padded row in a batch reads
-    its prompt at shifted positions (on SmolLM2 its next-token logits moved by up to 5.3): rows
-    of different lengths must not share a batch; rows of one length still do."""
+def test_a_soft_prompt_generates_like_its_tokens_written_in_front(tiny_lm, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A soft prompt from tokens T generates after P what the base model generates after
+    T + P, prompts of different lengths in one batch: it runs on the base model after a KV
+    cache of its vectors, with positions from the mask (PEFT's own forward drops position
+    ids, so padded rows read shifted positions there: 5.3 logits off on SmolLM2)."""
+    import torch
+
     from bakeoff.finetuning.config import PromptTuningSettings
     from bakeoff.finetuning.prompt_tuning import apply_prompt_tuning
 
@@ -212,18 +229,33 @@ def test_a_soft_prompt_never_generates_for_a_padded_row(tiny_lm, monkeypatch) ->
         tuned.model, PromptTuningSettings(virtual_tokens=len(front)), front
     ).eval()
     tuned.cache_prefix, tuned.inference_bf16 = False, False
-    masks = []
-    generate = tuned.runner.generate
+    base = tuned.model.get_base_model()
+    batches = []
+    generate = base.generate
 
     def spy(**kwargs):  # type: ignore[no-untyped-def]
-        masks.append(kwargs["attention_mask"])
+        batches.append(kwargs["attention_mask"])
         return generate(**kwargs)
 
-    monkeypatch.setattr(tuned.runner, "generate", spy)
+    monkeypatch.setattr(base, "generate", spy)
     prompts = ["Q: who?\nA:", "Q: where was the great film made and when\nA:", "Q: why?\nA:"]
     together = tuned.generate(prompts, max_new_tokens=4)
-    assert sorted(m.shape[0] for m in masks) == [1, 2]  # the two short prompts: one batch
-    assert all(bool(m.all()) for m in masks)  # no padding in any batch
-    monkeypatch.undo()
-    alone = [tuned.generate([p], max_new_tokens=4)[0] for p in prompts]
-    assert [g.text for g in together] == [g.text for g in alone]
+    [mask] = batches
+    assert mask.shape[0] == 3 and not bool(mask.all())  # one batch, padded
+    pad = tiny_lm.tokenizer.pad_token_id
+    with torch.inference_mode():
+        for prompt, got in zip(prompts, together, strict=True):
+            ids = torch.tensor([front + tiny_lm.encode_prompt(prompt)])
+            out = tiny_lm.model.generate(
+                input_ids=ids,
+                attention_mask=torch.ones_like(ids),
+                max_new_tokens=4,
+                do_sample=False,
+                temperature=None,
+                top_p=None,
+                top_k=None,
+                pad_token_id=pad,
+            )
+            new = out[0, ids.shape[1] :]
+            want = tiny_lm.tokenizer.decode(new[new != pad], skip_special_tokens=True).strip()
+            assert got.text == want, (prompt, got.text, want)

@@ -7,6 +7,7 @@ model.score([ScoreRequest("Review: great film\\nSentiment:", (" positive", " neg
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -25,6 +26,8 @@ from bakeoff.models.hf_scoring import (
     items_for_request,
     option_logprobs,
     plan_batches,
+    soft_prefix_cache,
+    soft_prompt,
 )
 from bakeoff.models.hf_tree import (
     additive_mask,
@@ -56,6 +59,28 @@ def copy_module(module: Any, dtype: torch.dtype | None = None) -> Any:
 
 
 MIN_SHARED_PREFIX = 4  # tokens; below this a prefix cache is not worth building
+
+
+@dataclass(frozen=True)
+class ScoringPass:
+    """What one `score` call runs: the module, the prefix KV cache (or None) and how many
+    positions that cache holds; `adds_tokens`: the module's forward puts tokens of its own
+    before the inputs (a soft prompt run through PEFT), so no cache, trees or split head."""
+
+    module: Any
+    prefix: object
+    cached: int
+    adds_tokens: bool = False
+
+
+def head_split(model: Any) -> tuple[Any, Any] | None:
+    """(decoder, lm_head) when logits are a plain projection of the last hidden state."""
+    if getattr(model.config, "final_logit_softcapping", None) or not hasattr(model, "get_decoder"):
+        return None
+    decoder, head = model.get_decoder(), model.get_output_embeddings()
+    if decoder is None or head is None or decoder is model:
+        return None
+    return decoder, head
 
 
 class HFCausalLM:
@@ -165,15 +190,23 @@ class HFCausalLM:
                     option_ids[opt] = self.encode_continuation(opt)
                     if not option_ids[opt]:
                         raise ValueError(f"option {opt!r} encodes to no tokens")
-        shared = self.shared_prefix_length(prompts)
-        prefix = self._prefix_cache(prompts[0][:shared]) if shared else None
+        soft = soft_prompt(self.runner)
+        if soft is not None:  # the virtual tokens and the shared text: one prefix cache
+            shared = common_prefix_length(prompts)
+            module, virtual = soft
+            prefix = soft_prefix_cache(module, virtual, prompts[0][:shared])
+            scoring = ScoringPass(module, prefix, len(virtual) + shared)
+        else:
+            shared = self.shared_prefix_length(prompts)
+            prefix = self._prefix_cache(prompts[0][:shared]) if shared else None
+            scoring = ScoringPass(self.runner, prefix, shared, adds_tokens=not self.cache_prefix)
 
         suffixes = [p[shared:] for p in prompts]
         options = [tuple(tuple(option_ids[o]) for o in r.options) for r in requests]
-        if self._tree_fits(shared, suffixes, options):
-            logprobs = self._score_trees(suffixes, options, prefix, shared, progress)
+        if self._tree_fits(scoring, suffixes, options):
+            logprobs = self._score_trees(suffixes, options, scoring, progress)
         else:
-            logprobs = self._score_items(suffixes, options, prefix, shared, progress)
+            logprobs = self._score_items(suffixes, options, scoring, progress)
         return [
             OptionScores(tuple(lps), tuple(len(option_ids[o]) for o in r.options), len(p))
             for lps, r, p in zip(logprobs, requests, prompts, strict=True)
@@ -196,14 +229,14 @@ class HFCausalLM:
 
     def _tree_fits(
         self,
-        shared: int,
+        scoring: ScoringPass,
         suffixes: list[list[int]],
         options: list[tuple[tuple[int, ...], ...]],
     ) -> bool:
         """Whether option trees (hf_tree.py) can score these rows: the forward adds no tokens
-        of its own (soft prompts do), and no row outgrows a sliding attention window (a
-        custom mask replaces the window's)."""
-        if not self.tree_scoring or not self.cache_prefix:
+        of its own, and no row outgrows a sliding attention window (a custom mask replaces the
+        window's)."""
+        if not self.tree_scoring or scoring.adds_tokens:
             return False
         window = getattr(self.model.config, "sliding_window", None)
         if not window:
@@ -211,23 +244,22 @@ class HFCausalLM:
         longest = max(
             len(s) + len(option_tree(o).node_tokens) for s, o in zip(suffixes, options, strict=True)
         )
-        return shared + longest <= window
+        return scoring.cached + longest <= window
 
     def _score_trees(
         self,
         suffixes: list[list[int]],
         options: list[tuple[tuple[int, ...], ...]],
-        prefix: object,
-        shared: int,
+        scoring: ScoringPass,
         progress: Progress | None,
     ) -> list[list[float]]:
         logprobs: list[list[float]] = [[] for _ in suffixes]
-        dtype = next(self.runner.parameters()).dtype
+        dtype = next(scoring.module.parameters()).dtype
         items = tree_items(suffixes, options)
         for batch in plan_batches(items, self.max_batch_tokens, lambda it: it.width):
-            inputs = tree_batch(batch, shared, self.tokenizer.pad_token_id)
+            inputs = tree_batch(batch, scoring.cached, self.tokenizer.pad_token_id)
             mask = additive_mask(inputs.allowed, dtype)
-            states, head = self._forward(inputs.input_ids, mask, inputs.position_ids, prefix)
+            states, head = self._forward(scoring, inputs.input_ids, mask, inputs.position_ids)
             sums = tree_logprobs(states, head, batch)
             for item, lps in zip(batch, sums, strict=True):
                 logprobs[item.request] = lps
@@ -239,8 +271,7 @@ class HFCausalLM:
         self,
         suffixes: list[list[int]],
         options: list[tuple[tuple[int, ...], ...]],
-        prefix: object,
-        shared: int,
+        scoring: ScoringPass,
         progress: Progress | None,
     ) -> list[list[float]]:
         """One sequence per multi-token option (and one for a row's single-token options)."""
@@ -252,7 +283,7 @@ class HFCausalLM:
         logprobs: list[list[float]] = [[0.0] * len(opts) for opts in options]
         remaining = [len(opts) for opts in options]
         for batch in plan_batches(items, self.max_batch_tokens, lambda it: len(it.ids)):
-            for item, lps in zip(batch, self._score_batch(batch, prefix, shared), strict=True):
+            for item, lps in zip(batch, self._score_batch(batch, scoring), strict=True):
                 for j, lp in zip(item.options, lps, strict=True):
                     logprobs[item.request][j] = lp
                 remaining[item.request] -= len(item.options)
@@ -264,9 +295,8 @@ class HFCausalLM:
         out = self.runner(torch.tensor([ids]), use_cache=True)
         return getattr(out, cache_keyword())
 
-    def _score_batch(
-        self, batch: list[ScoreItem], prefix: object, shared: int
-    ) -> list[list[float]]:
+    def _score_batch(self, batch: list[ScoreItem], scoring: ScoringPass) -> list[list[float]]:
+        shared = scoring.cached
         width = max(len(it.ids) for it in batch)
         pad = self.tokenizer.pad_token_id
         input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
@@ -276,43 +306,31 @@ class HFCausalLM:
             input_ids[row, : len(item.ids)] = torch.tensor(item.ids)
             mask[row, shared : shared + len(item.ids)] = 1
         positions = None
-        if prefix is not None:
+        if scoring.prefix is not None:
             positions = torch.arange(shared, shared + width)[None].expand(len(batch), -1)
-        states, head = self._forward(input_ids, mask, positions, prefix)
+        states, head = self._forward(scoring, input_ids, mask, positions)
         return option_logprobs(lambda row, lo, hi: head(states[row, lo:hi]), batch)
 
+    @staticmethod
     def _forward(
-        self, input_ids: torch.Tensor, mask: torch.Tensor, positions: Any, prefix: object
+        scoring: ScoringPass, input_ids: torch.Tensor, mask: torch.Tensor, positions: Any
     ) -> tuple[torch.Tensor, Any]:
         """One scoring pass after the prefix cache (if any): (hidden states, the LM head) where
         the head can run apart — only where an option is predicted, ~20% less work — else
         (logits, identity)."""
+        prefix = scoring.prefix
         kwargs: dict[str, Any] = {"attention_mask": mask, "use_cache": prefix is not None}
         if positions is not None:
             kwargs["position_ids"] = positions
         if prefix is not None:
             kwargs[cache_keyword()] = expand_cache(prefix, len(input_ids))
-        if self._head_split is None:
-            logits = self.runner(input_ids, **kwargs).logits
-            # a soft prompt's forward puts its virtual tokens first: the inputs' logits are last
+        split = None if scoring.adds_tokens else head_split(scoring.module)
+        if split is None:
+            logits = scoring.module(input_ids, **kwargs).logits
+            # a forward that adds tokens puts them first: the inputs' logits are the last ones
             return logits[:, -input_ids.shape[1] :], lambda states: states
-        decoder, head = self._head_split
+        decoder, head = split
         return decoder(input_ids, **kwargs).last_hidden_state, head
-
-    @property
-    def _head_split(self) -> tuple[Any, Any] | None:
-        """(decoder, lm_head) when logits are a plain projection of the last hidden state."""
-        model = self.runner
-        if not self.cache_prefix:
-            return None
-        if getattr(model.config, "final_logit_softcapping", None) or not hasattr(
-            model, "get_decoder"
-        ):
-            return None
-        decoder, head = model.get_decoder(), model.get_output_embeddings()
-        if decoder is None or head is None or decoder is model:
-            return None
-        return decoder, head
 
     # --- generation ------------------------------------------------------------------
     @torch.inference_mode()

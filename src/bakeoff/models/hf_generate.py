@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from bakeoff.models.base import Generation, Progress, cut_at_stop
-from bakeoff.models.hf_scoring import cache_keyword, expand_cache
+from bakeoff.models.base import Generation, Progress, common_prefix_length, cut_at_stop
+from bakeoff.models.hf_scoring import cache_keyword, expand_cache, soft_prefix_cache, soft_prompt
 from bakeoff.task.output import OutputSpec
 
 if TYPE_CHECKING:
@@ -52,13 +52,12 @@ def generate_batched(
     tokenizer = lm.tokenizer
     grammar = constraint.grammar() if constraint is not None else None
     encoded = [lm.encode_prompt(p) for p in prompts]
-    shared = lm.shared_prefix_length(encoded)
-    prefix = lm._prefix_cache(encoded[0][:shared]) if shared else None
+    model, prefix, shared, virtual = _prefix_of(lm, encoded)
     order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))
     chunks = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
-    if not lm.cache_prefix:
-        # a soft prompt: PEFT's forward drops position ids, so a left-padded row would read
-        # its prompt at shifted positions (5.3 logits off on SmolLM2) — one length a batch
+    if not lm.cache_prefix and virtual == 0:
+        # a forward that adds tokens of its own and drops position ids: a left-padded row
+        # would read its prompt at shifted positions — one length a batch
         by_length = [list(rows) for _, rows in groupby(order, key=lambda i: len(encoded[i]))]
         chunks = [
             rows[s : s + batch_size] for rows in by_length for s in range(0, len(rows), batch_size)
@@ -66,14 +65,15 @@ def generate_batched(
     results: dict[int, Generation] = {}
     torch.manual_seed(seed)
     for chunk in chunks:
-        width = max(len(encoded[i]) for i in chunk)
-        # [shared prefix][padding][rest of the prompt]: every prompt ends at the same column, the
-        # prefix's keys/values are computed once for the whole call, and the positions generate()
-        # derives from the mask skip the padding
+        # [soft prompt][shared prefix][padding][rest of the prompt]: every prompt ends at the
+        # same column, the keys/values of the soft prompt's vectors (stand-in ids: generate()
+        # never embeds cached columns) and the prefix are computed once for the whole call, and
+        # the positions generate() derives from the mask skip the padding
+        width = virtual + max(len(encoded[i]) for i in chunk)
         ids = torch.full((len(chunk), width), tokenizer.pad_token_id, dtype=torch.long)
         mask = torch.zeros((len(chunk), width), dtype=torch.long)
-        ids[:, :shared] = torch.tensor(encoded[chunk[0]][:shared])
-        mask[:, :shared] = 1
+        ids[:, virtual : virtual + shared] = torch.tensor(encoded[chunk[0]][:shared])
+        mask[:, : virtual + shared] = 1
         for row, i in enumerate(chunk):
             rest = encoded[i][shared:]
             ids[row, width - len(rest) :] = torch.tensor(rest)
@@ -95,7 +95,7 @@ def generate_batched(
         else:
             criteria = [StopOnStrings(tokenizer, stop, width)]
             steering = {"stopping_criteria": StoppingCriteriaList(criteria)}
-        out = lm.runner.generate(
+        out = model.generate(
             input_ids=ids,
             attention_mask=mask,
             max_new_tokens=max_new_tokens,
@@ -114,3 +114,22 @@ def generate_batched(
         if progress:
             progress(len(chunk))
     return [results[i] for i in range(len(prompts))]
+
+
+def _prefix_of(lm: HFCausalLM, encoded: list[list[int]]) -> tuple[Any, object, int, int]:
+    """(the module that generates, the prefix KV cache or None, the shared prompt tokens it
+    holds, the soft prompt's vectors before them): a PEFT soft prompt generates from the base
+    model after a cache of its vectors, so prompts of any length share a batch."""
+    soft = soft_prompt(lm.runner)
+    if soft is not None:
+        module, vectors = soft
+        shared = common_prefix_length(encoded)
+        return (
+            module,
+            soft_prefix_cache(module, vectors, encoded[0][:shared]),
+            shared,
+            len(vectors),
+        )
+    shared = lm.shared_prefix_length(encoded)
+    prefix = lm._prefix_cache(encoded[0][:shared]) if shared else None
+    return lm.runner, prefix, shared, 0

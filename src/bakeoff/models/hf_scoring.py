@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import torch
 
@@ -95,3 +95,21 @@ def option_logprobs(logits_at: LogitsAt, batch: list[ScoreItem]) -> list[list[fl
             scores.append(float(step.gather(1, targets).sum()))
         out.append(scores)
     return out
+
+
+def soft_prompt(model: Any) -> tuple[Any, torch.Tensor] | None:
+    """(the base model, the soft prompt's vectors (n, d)) for a PEFT prompt-tuning model —
+    scored as a prefix cache of those vectors on the base model, so rows share it and options
+    score as trees — else None."""
+    config = getattr(model, "active_peft_config", None)
+    if config is None or getattr(config, "peft_type", None) != "PROMPT_TUNING":  # a str enum
+        return None
+    return model.get_base_model(), model.get_prompt(batch_size=1)[0]
+
+
+def soft_prefix_cache(module: Any, virtual: torch.Tensor, ids: list[int]) -> object:
+    """The KV cache of a soft prompt's vectors and then `ids`, at positions 0, 1, … — as
+    PEFT's forward runs them (it prepends the vectors and gives no position ids)."""
+    embeds = module.get_input_embeddings()(torch.tensor([ids], dtype=torch.long))
+    inputs = torch.cat([virtual.to(embeds.dtype)[None], embeds], dim=1)
+    return getattr(module(inputs_embeds=inputs, use_cache=True), cache_keyword())
