@@ -52,7 +52,7 @@ def main() -> None:
     task = load_task(REPO / "examples/sst2/task.yaml")
     splits = load_splits(task, train_size=args.train, limit_test=args.rows)
     lm = HFCausalLM.load("smollm2-135m-instruct", inference_precision="auto")
-    scoring_precision = "bf16" if lm.inference_bf16 else "fp32"
+    scoring_precision = lm.inference_precision
     scoring = {}
     for shots in (0, 8):
         settings = PromptSettings(shots=shots, demos="random", format="plain")

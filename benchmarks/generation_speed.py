@@ -99,7 +99,7 @@ def main() -> None:
         "rows": n,
         "max_new_tokens": max_new,
         "machine": machine_summary(),
-        "inference_bf16": lm.inference_bf16,
+        "inference_precision": lm.inference_precision,
         "prompt_tokens_per_row": sum(lm.count_tokens(p) for p in prompts) / n,
         "shared_prefix_tokens": lm.shared_prefix_length([lm.encode_prompt(p) for p in prompts]),
         **sides,

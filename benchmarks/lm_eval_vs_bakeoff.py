@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from bakeoff.models.hf import HFCausalLM
-from bakeoff.precision import choose, machine_summary
+from bakeoff.precision import DTYPES, choose, machine_summary
 from bakeoff.prompting.strategies import PromptSettings, PromptStrategy
 from bakeoff.strategy import RunContext
 from bakeoff.task.data import load_splits
@@ -84,7 +84,7 @@ def main() -> None:
         picks, seconds = lm_eval_predictions(model, lm.tokenizer, prompts, options, args.batch_size)
         outputs[f"lm_eval_{precision}"] = [names[i] for i in picks]
         sides[f"lm_eval_{precision}"] = {"seconds": seconds, "rows_per_second": n / seconds}
-        lm.inference_bf16 = precision == "bf16"
+        lm.inference_dtype = DTYPES[precision]
         start = time.perf_counter()
         outputs[f"bakeoff_{precision}"] = [p.output for p in candidate.predict(splits.test)]
         seconds = time.perf_counter() - start

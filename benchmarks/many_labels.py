@@ -25,7 +25,7 @@ from bakeoff.evaluation.stats import bootstrap
 from bakeoff.models.base import ScoreRequest
 from bakeoff.models.hf import HFCausalLM
 from bakeoff.models.hf_tree import option_tree
-from bakeoff.precision import machine_summary
+from bakeoff.precision import DTYPES, machine_summary
 from bakeoff.prompting.strategies import PromptSettings, PromptStrategy
 from bakeoff.strategy import RunContext
 from bakeoff.task.data import load_splits
@@ -98,7 +98,7 @@ def main() -> None:
     picks: dict[str, list[int]] = {}
     sides: dict[str, dict[str, object]] = {}
     for precision in ("fp32", "bf16"):
-        lm.inference_bf16 = precision == "bf16"
+        lm.inference_dtype = DTYPES[precision]
         lm.tree_scoring = True
         picks[f"trees_{precision}"], sides[f"trees_{precision}"] = timed(
             lambda: bakeoff_picks(lm, prompts, options), len(prompts)

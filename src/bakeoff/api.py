@@ -89,6 +89,7 @@ def run(
 ) -> Results:
     """Run the grid into `out` (default runs/NAME): what the store already holds is kept, every
     finished run is stored at once; then results.json and the report are written."""
+    from bakeoff.device import resolve_device
     from bakeoff.experiment.grid import Experiment
 
     if isinstance(spec, str | Path):
@@ -96,6 +97,7 @@ def run(
     folder = Path(out) if out is not None else Path("runs") / spec.name
     options = backend or spec.backend
     trust = options.trust_remote_code or spec.trust_remote_code
+    resolve_device(options.device)  # a GPU asked for that is not here: say so before any run
     grid = Experiment(spec, options.model_copy(update={"trust_remote_code": trust}))
     return run_grid(grid, folder, progress=progress, worker=worker)
 

@@ -154,7 +154,11 @@ def run(
         ),
     ] = "auto",
     precision: Annotated[
-        str, typer.Option(help="Training: auto (the faster one, measured here), fp32, bf16.")
+        str,
+        typer.Option(
+            help="Training: auto (on a CPU the faster one, measured here; on a GPU bf16, else "
+            "fp16 with loss scaling), fp32, bf16, fp16."
+        ),
     ] = "auto",
     lora_r: Annotated[int, typer.Option(help="LoRA rank.")] = 8,
     lora_alpha: Annotated[int, typer.Option(help="LoRA alpha.")] = 16,
@@ -171,8 +175,19 @@ def run(
     ] = None,
     concurrency: Annotated[int, typer.Option(help="openai backend: requests in flight.")] = 4,
     inference_precision: Annotated[
-        str, typer.Option(help="transformers scoring/generation: auto (measured), fp32, bf16.")
+        str,
+        typer.Option(
+            help="transformers scoring/generation: auto (measured on a CPU; bf16 or fp16 on a "
+            "GPU), fp32, bf16, fp16."
+        ),
     ] = "auto",
+    device: Annotated[
+        str | None,
+        typer.Option(
+            help="transformers models and training: auto (the first CUDA GPU, else the CPU), "
+            "cpu, cuda, cuda:N; default: the experiment's `backend.device`, else auto."
+        ),
+    ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Print only errors and the final summary.")
     ] = False,
@@ -228,6 +243,7 @@ def run(
                 explain=explain,
                 mlflow=mlflow,
                 executor=chosen,
+                device=device,
             )
         return
     from bakeoff.cli_experiment import run_task
@@ -281,14 +297,18 @@ def run(
             drop_invalid=drop_invalid,
             training={k: v for k, v in train.items() if v is not None},
             own_settings=own_settings,
-            backend=_backend_options(trust_remote_code, threads, concurrency, inference_precision),
+            backend=_backend_options(
+                trust_remote_code, threads, concurrency, inference_precision, device or "auto"
+            ),
             explain=explain,
             mlflow=mlflow,
             executor=chosen,
         )
 
 
-def _backend_options(trust: bool, threads: int | None, concurrency: int, precision: str) -> Any:
+def _backend_options(
+    trust: bool, threads: int | None, concurrency: int, precision: str, device: str
+) -> Any:
     from pydantic import ValidationError
 
     from bakeoff.config import settings_error
@@ -296,7 +316,11 @@ def _backend_options(trust: bool, threads: int | None, concurrency: int, precisi
 
     try:
         return BackendOptions(
-            trust_remote_code=trust, threads=threads, concurrency=concurrency, precision=precision
+            trust_remote_code=trust,
+            threads=threads,
+            concurrency=concurrency,
+            precision=precision,
+            device=device,
         )
     except ValidationError as exc:
         error = settings_error(exc, "options", "docs/models.md", flags=True)

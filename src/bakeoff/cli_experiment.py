@@ -18,6 +18,7 @@ from bakeoff.cli_output import (
     training_bar,
 )
 from bakeoff.config import settings_error
+from bakeoff.device import resolve_device
 from bakeoff.errors import BakeoffError
 
 
@@ -29,10 +30,17 @@ def run_experiment(
     explain: bool = False,
     mlflow: str | None = None,
     executor: dict[str, Any] | None = None,
+    device: str | None = None,
 ) -> None:
     from bakeoff.experiment.spec import ExecutorSpec, MlflowTracking, load_experiment
 
     spec = load_experiment(path)
+    if device is not None:  # --device: over the file's `backend.device`
+        try:
+            backend = spec.backend.model_validate({**spec.backend.model_dump(), "device": device})
+        except ValidationError as exc:
+            raise settings_error(exc, "options", "bakeoff run --help", flags=True) from None
+        spec = spec.model_copy(update={"backend": backend})
     if executor:  # --executor / --ray-address: over the file's `executor:`
         try:
             chosen = ExecutorSpec.model_validate({**spec.executor.model_dump(), **executor})
@@ -128,6 +136,7 @@ def _execute(spec: Any, out: Path, backend: Any, trust: bool, explain: bool = Fa
     from bakeoff.experiment.grid import Experiment
 
     options = backend.model_copy(update={"trust_remote_code": trust})
+    resolve_device(options.device)  # a GPU asked for that is not here: say so before any run
     experiment = Experiment(spec, options)
     console.print(
         f"[bold]{spec.name}[/]: {len(experiment.runs)} runs — train sizes {experiment.sizes}, "

@@ -26,6 +26,7 @@ import torch
 from bakeoff.atomic import write_json_atomic
 from bakeoff.cache import cache_root
 from bakeoff.cores import available_cores
+from bakeoff.device import is_gpu
 
 Purpose = Literal["inference", "training"]
 MARGIN = 1.10  # bf16 must be this much faster: it costs a little agreement with fp32
@@ -114,9 +115,17 @@ def time_block(purpose: Purpose, dtype: torch.dtype, repeats: int = 1, steps: in
     return 1000 * best
 
 
+Precision = Literal["fp32", "bf16", "fp16"]
+DTYPES: dict[str, torch.dtype] = {
+    "fp32": torch.float32,
+    "bf16": torch.bfloat16,
+    "fp16": torch.float16,
+}
+
+
 @dataclass(frozen=True)
 class Choice:
-    precision: Literal["fp32", "bf16"]
+    precision: Precision
     why: str
     fp32_ms: float | None = None
     bf16_ms: float | None = None
@@ -186,31 +195,39 @@ def cpu_verdict() -> dict[str, Choice]:
     return verdict
 
 
-def choose(requested: str, purpose: Purpose) -> Choice:
-    """The precision to run in, and why: the user's, the GPU's support, or the measurement."""
+def choose(requested: str, purpose: Purpose, device: str = "cpu") -> Choice:
+    """The precision to run in on `device` (cpu | cuda:N), and why: the user's, the GPU's
+    support (bf16, else fp16 — training it with loss scaling), or the CPU's measurement."""
     if requested != "auto":
-        return Choice("bf16" if requested == "bf16" else "fp32", f"set by the user ({requested})")
-    if torch.cuda.is_available():
+        return Choice(
+            requested if requested in DTYPES else "fp32",  # type: ignore[arg-type]
+            f"set by the user ({requested})",
+        )
+    if is_gpu(device):
         if torch.cuda.is_bf16_supported():
             return Choice("bf16", "the GPU supports bf16")
-        return Choice("fp32", "the GPU does not support bf16")
+        scaled = " with loss scaling" if purpose == "training" else ""
+        return Choice("fp16", f"the GPU has no bf16: fp16{scaled}")
     return cpu_verdict()[purpose]
 
 
-def use_bf16(requested: str, purpose: Purpose = "training") -> bool:
-    return choose(requested, purpose).precision == "bf16"
+def compute_dtype(requested: str, purpose: Purpose, device: str = "cpu") -> torch.dtype:
+    return DTYPES[choose(requested, purpose, device).precision]
 
 
-def machine_summary(inference: str = "auto", training: str = "auto") -> dict[str, Any]:
+def machine_summary(
+    inference: str = "auto", training: str = "auto", device: str = "cpu"
+) -> dict[str, Any]:
     """What a run record says about where it ran and in which precision, and why."""
     return {
         "cpu": cpu_model(),
         "cores": available_cores(),
         "threads": configure_threads(),
         "torch": torch.__version__,
-        "device": "cuda" if torch.cuda.is_available() else "cpu",
+        "device": device,
+        "gpu": torch.cuda.get_device_name(torch.device(device)) if is_gpu(device) else None,
         "precision": {
-            "inference": asdict(choose(inference, "inference")),
-            "training": asdict(choose(training, "training")),
+            "inference": asdict(choose(inference, "inference", device)),
+            "training": asdict(choose(training, "training", device)),
         },
     }

@@ -37,6 +37,7 @@ class RunContext:
     # an artifact of the same candidate whose trained weights start this run (a warm start
     # by `bakeoff update --warm-start`); None: from the base model, as always
     warm_start: Path | None = None
+    device: str = "cpu"  # where models this run loads itself (an encoder) compute: cpu | cuda:N
 
     @property
     def scratch_dir(self) -> Path | None:

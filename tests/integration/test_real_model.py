@@ -67,11 +67,11 @@ def test_bf16_inference_matches_fp32_within_tolerance(smol: HFCausalLM) -> None:
         task, smol, splits.train, [], RunContext()
     )
     fp32 = candidate.predict(splits.test)
-    smol.inference_bf16 = True
+    smol.inference_dtype = torch.bfloat16
     try:
         bf16 = candidate.predict(splits.test)
     finally:
-        smol.inference_bf16 = False
+        smol.inference_dtype = torch.float32
     agree = sum(a.output == b.output for a, b in zip(fp32, bf16, strict=True)) / len(fp32)
     worst = max(
         abs(a.probabilities["positive"] - b.probabilities["positive"])  # type: ignore[index]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from bakeoff.cli import app
@@ -107,6 +108,7 @@ def test_run_rejects_bad_options(tmp_path: Path, tiny_model_dir: Path) -> None:
         (["--wordings", "9"], "wording 9 does not exist"),
         (["--format", "fancy"], "--format"),
         (["--demos", "closest"], "--demos"),
+        (["--device", "gpu"], "'gpu' is not a device — use auto, cpu, cuda or cuda:N"),
     ]:
         code, output = invoke(*base, *extra)
         assert code == 2, output
@@ -158,3 +160,22 @@ def test_explain_prints_the_schedule_the_run_then_trains_on(
     assert code == 0, output
     record = json.loads((out / "results.json").read_text())["runs"][0]
     assert record["training"]["schedule"]["steps"] == planned
+
+
+def test_device_flag_runs_where_asked_or_says_why_not(
+    tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--device cpu runs there and the record says so (priced at the CPU's rate); a GPU asked
+    for on a machine without one stops before any run with what to run instead."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    base = ["run", "--task", str(make_task(tmp_path)), "--model", str(tiny_model_dir)]
+    code, output = invoke(*base, "--out", str(tmp_path / "gpu"), "--device", "cuda:0")
+    assert code == 2 and "run with --device cpu" in " ".join(output.split()), output
+    assert not (tmp_path / "gpu" / "bakeoff.sqlite").exists()
+    out = tmp_path / "cpu"
+    code, output = invoke(*base, "--out", str(out), "--device", "cpu", "--strategy", "zero-shot")
+    assert code == 0, output
+    runs = json.loads((out / "results.json").read_text())["runs"]
+    assert runs and all(r["usage"]["device"] == r["machine"]["device"] == "cpu" for r in runs)

@@ -183,7 +183,7 @@ def test_a_soft_prompt_scores_like_its_tokens_written_in_front(tiny_lm, monkeypa
     tuned = tiny_lm.copy()
     settings = PromptTuningSettings(virtual_tokens=len(front))
     tuned.model = apply_prompt_tuning(tuned.model, settings, front).eval()
-    tuned.cache_prefix, tuned.inference_bf16, tuned.tree_scoring = False, False, trees
+    tuned.cache_prefix, tuned.tree_scoring = False, trees
     requests = [
         ScoreRequest("Text: a great film\nAnswer:", (" positive", " negative")),
         ScoreRequest("Text: dull and far too long\nAnswer:", (" positive", " negative fully")),
@@ -228,7 +228,7 @@ def test_a_soft_prompt_generates_like_its_tokens_written_in_front(tiny_lm, monke
     tuned.model = apply_prompt_tuning(
         tuned.model, PromptTuningSettings(virtual_tokens=len(front)), front
     ).eval()
-    tuned.cache_prefix, tuned.inference_bf16 = False, False
+    tuned.cache_prefix = False
     base = tuned.model.get_base_model()
     batches = []
     generate = base.generate

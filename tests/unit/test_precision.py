@@ -88,3 +88,51 @@ def test_threads_never_exceed_the_usable_cores(monkeypatch: pytest.MonkeyPatch) 
     summary = precision.machine_summary("fp32", "fp32")
     assert summary["cores"] >= 1 and summary["threads"]["torch_threads"] >= 1
     assert summary["precision"]["inference"]["why"] == "set by the user (fp32)"
+
+
+def test_a_gpu_decides_by_its_support_and_a_cpu_run_on_a_gpu_machine_by_measurement(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On a GPU: bf16 where it has it, else fp16 (training it with loss scaling); a run on
+    the CPU of a machine that has a GPU is decided by the CPU's own verdict, not the GPU's."""
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
+    assert choose("auto", "training", "cuda:0") == Choice("bf16", "the GPU supports bf16")
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
+    assert choose("auto", "training", "cuda:0") == Choice(
+        "fp16", "the GPU has no bf16: fp16 with loss scaling"
+    )
+    assert choose("auto", "inference", "cuda:1").precision == "fp16"
+    assert choose("fp32", "training", "cuda:0").precision == "fp32"  # the user wins
+    assert precision.compute_dtype("fp16", "inference") == torch.float16
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: False)
+    precision.cpu_verdict.cache_clear()
+    try:
+        assert choose("auto", "training", "cpu").why == "the CPU has no bf16 instructions"
+    finally:
+        precision.cpu_verdict.cache_clear()
+
+
+def test_devices_resolve_or_say_what_to_run_instead(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bakeoff.device import resolve_device
+    from bakeoff.errors import BakeoffError
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == "cpu" and resolve_device("cpu") == "cpu"
+    with pytest.raises(BakeoffError, match=r"--device cuda: .* run with --device cpu"):
+        resolve_device("cuda")
+    with pytest.raises(BakeoffError, match="use auto, cpu, cuda or cuda:N"):
+        resolve_device("gpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert resolve_device("auto") == "cuda:0" and resolve_device("cuda:1") == "cuda:1"
+    with pytest.raises(BakeoffError, match=r"2 CUDA GPU\(s\), numbered 0 to 1"):
+        resolve_device("cuda:2")
+
+
+def test_gpu_hours_are_booked_at_the_gpu_price() -> None:
+    from bakeoff.cost.tco import hourly_price
+    from bakeoff.pricing import Prices
+
+    prices = Prices(cpu_hour_usd=0.1, gpu_hour_usd=2.5)
+    assert hourly_price(prices, "cuda:1") == 2.5 and hourly_price(prices, "cpu") == 0.1

@@ -19,7 +19,7 @@ from bakeoff.pricing import Constraints, Prices
 
 
 def hourly_price(prices: Prices, device: str) -> float:
-    return prices.gpu_hour_usd if device == "cuda" else prices.cpu_hour_usd
+    return prices.gpu_hour_usd if device.startswith("cuda") else prices.cpu_hour_usd
 
 
 def run_costs(usage: Usage, training: dict[str, Any] | None, prices: Prices) -> dict[str, float]:

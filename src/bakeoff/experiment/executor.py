@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bakeoff.cost.clock import Timing, timed
+from bakeoff.device import resolve_device
 from bakeoff.evaluation.score import score_predictions
 from bakeoff.experiment.plan import RunConfig
 from bakeoff.experiment.record import RunRecord, Usage
@@ -82,15 +83,15 @@ def is_main_process() -> bool:
     return os.environ.get("RANK", "0") == "0"
 
 
-def usage(preds: list[Prediction], timing: Timing, adapt_seconds: float, n_params: int) -> Usage:
-    import torch
-
+def usage(
+    preds: list[Prediction], timing: Timing, adapt_seconds: float, n_params: int, device: str
+) -> Usage:
     n = max(len(preds), 1)
     prompt = sum(p.prompt_tokens for p in preds) / n
     output = sum(p.output_tokens for p in preds) / n
     seconds, method = timing.quiet_seconds()
     return Usage(
-        device="cuda" if torch.cuda.is_available() else "cpu",
+        device=device,
         rows=len(preds),
         adapt_seconds=adapt_seconds,
         predict_seconds=timing.wall_seconds,
@@ -131,6 +132,10 @@ def execute(job: RunJob, worker: Worker | None = None) -> RunRecord:
     worker = worker or Worker()
     run, task, splits = job.run, job.task, job.splits
     strategy = build_strategy(run)
+    lm = worker.model(run.model, job.backend) if strategy.uses_model else None
+    # where this run computed: its model's device (llama.cpp and servers: this CPU), or for a
+    # strategy that loads its own model (encoder-head) the device asked for
+    device = getattr(lm, "device", "cpu") if lm is not None else resolve_device(job.backend.device)
     ctx = RunContext(
         seed=run.seed,
         run_dir=job.run_dir,
@@ -138,8 +143,8 @@ def execute(job: RunJob, worker: Worker | None = None) -> RunRecord:
         cache=worker.cache,
         train_progress=worker.train_progress,
         warm_start=warm_start_artifact(job),
+        device=device,
     )
-    lm = worker.model(run.model, job.backend) if strategy.uses_model else None
     start = time.perf_counter()  # loading the model is not part of adapting
     seed_everything(run.seed)  # each run alike whatever ran before it in this process
     candidate = strategy.adapt(task, lm, splits.train, splits.validation, ctx)  # type: ignore[arg-type]
@@ -169,7 +174,7 @@ def execute(job: RunJob, worker: Worker | None = None) -> RunRecord:
         train_size=run.train_size,
         settings=run.settings,
         metrics=metrics,
-        usage=usage(preds, timing, adapt_seconds, n_params),
+        usage=usage(preds, timing, adapt_seconds, n_params, device),
         predictions=[
             {
                 "id": p.id,
@@ -185,7 +190,9 @@ def execute(job: RunJob, worker: Worker | None = None) -> RunRecord:
         artifact=str(artifact) if artifact else None,
         candidate=candidate.describe(),
         machine=machine_summary(
-            job.backend.precision, run.settings.get("training", {}).get("precision", "auto")
+            job.backend.precision,
+            run.settings.get("training", {}).get("precision", "auto"),
+            device,
         ),
         data_version=run.data_version,
     )

@@ -27,7 +27,7 @@ from bakeoff.finetuning.methods import trainable_parameters
 from bakeoff.finetuning.trainer import train_for_run, training_summary
 from bakeoff.models.base import LanguageModel, Progress
 from bakeoff.models.hf import HFCausalLM
-from bakeoff.precision import use_bf16
+from bakeoff.precision import compute_dtype
 from bakeoff.prompting.artifact import save_prompt_artifact
 from bakeoff.prompting.strategies import PromptCandidate
 from bakeoff.strategy import Prediction, RunContext, Strategy
@@ -150,11 +150,13 @@ class CausalFineTune:
             raise BakeoffError(
                 f"{self.name} needs a transformers model, not {type(model).__name__}"
             )
-        # Frozen weights in bf16 spare a cast of every weight at every step under autocast
-        # (1.7x tokens/s for LoRA on this CPU); the trainable ones stay fp32.
-        frozen_bf16 = self.method.frozen_base and use_bf16(self.train_config.precision, "training")
-        # never train the shared base model in place: a copy, made in bf16 directly if frozen
-        lm = model.copy(torch.bfloat16 if frozen_bf16 else None)
+        # Frozen weights in the compute dtype (bf16, or fp16 on a GPU without bf16) spare a
+        # cast of every weight at every step under autocast (1.7x tokens/s for LoRA on this
+        # CPU); the trainable ones stay fp32.
+        dtype = compute_dtype(self.train_config.precision, "training", model.device)
+        reduced = self.method.frozen_base and dtype != torch.float32
+        # never train the shared base model in place: a copy, made reduced directly if frozen
+        lm = model.copy(dtype if reduced else None)
         # the prompt is chosen (a search runs) on the base weights, then trained with
         candidate = self.prompt_strategy.adapt(task, lm, train, validation, ctx)
         assert isinstance(candidate, PromptCandidate)  # every prompt strategy makes one
@@ -184,13 +186,14 @@ class CausalFineTune:
             answer_logits_only=not soft_prompt,
         )
         report = train_for_run(job, self.train_config, ctx, self.schedule_defaults)
-        keep_bf16 = frozen_bf16 and model.inference_bf16  # predict as the prompts do: bf16
-        lm.inference_bf16 = keep_bf16
-        if frozen_bf16 and not keep_bf16:  # predict on the exact fp32 base, as asked
+        # predict as the prompts do: in the reduced dtype where they do and it is this one
+        keep_reduced = reduced and model.inference_dtype == dtype
+        lm.inference_dtype = dtype if keep_reduced else torch.float32
+        if reduced and not keep_reduced:  # predict on the exact fp32 base, as the prompts do
             trained = {name: p.detach().float() for name, p in job.trainable_state().items()}
-            lm.model = job.module = None  # free the bf16 copy before making the fp32 one
+            lm.model = job.module = None  # free the reduced copy before making the fp32 one
             lm.model = self._make_trainable(model.copy().model, init_ids)
-            lm.weights_bf16 = False
+            lm.weights_reduced = False
             job.module = lm.model
             job.load_trainable_state(trained)
         lm.model.eval()

@@ -49,7 +49,7 @@ class TrainConfig(StrictModel):
         default=True, description="Score the starting weights too: training must beat them."
     )
     patience: int = Field(default=3, ge=1, description="Evaluations without improvement to stop.")
-    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # fp16 with loss scaling
     max_minutes: float | None = Field(
         default=None, gt=0, description="Training time budget; the schedule is cut to fit it."
     )

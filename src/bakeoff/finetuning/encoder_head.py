@@ -20,6 +20,7 @@ from safetensors.torch import load_file, save_file
 
 from bakeoff.artifacts import read_manifest, write_manifest
 from bakeoff.cost.ledger import folder_size_mb
+from bakeoff.device import module_device, to_device
 from bakeoff.errors import BakeoffError
 from bakeoff.finetuning.augment import concatenate_same_label
 from bakeoff.finetuning.config import ENCODER_HEAD_SCHEDULE, EncoderHeadSettings, TrainConfig
@@ -67,7 +68,7 @@ def pair_similarity_loss(embeddings: torch.Tensor, labels: torch.Tensor) -> torc
     """
     sims = embeddings @ embeddings.T  # (B, B); rows are unit vectors
     same = (labels[:, None] == labels[None, :]).to(sims.dtype)
-    upper = torch.triu_indices(len(labels), len(labels), 1)
+    upper = torch.triu_indices(len(labels), len(labels), 1, device=labels.device)
     return ((sims[upper[0], upper[1]] - same[upper[0], upper[1]]) ** 2).mean()
 
 
@@ -87,15 +88,11 @@ class EncoderCandidate:
         self.labels = task.label_names
 
     def encode(self, texts: list[str]) -> dict[str, torch.Tensor]:
-        return dict(
-            self.tokenizer(
-                texts,
-                padding=True,
-                truncation=True,
-                max_length=self.max_length,
-                return_tensors="pt",
-            )
+        """The texts' tokens, on the model's device."""
+        tokens = self.tokenizer(
+            texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
         )
+        return to_device(dict(tokens), module_device(self.model))
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -118,8 +115,8 @@ class EncoderCandidate:
             batch = self.encode([examples[i].text for i in chunk])
             probs = torch.softmax(
                 self.model(batch["input_ids"], batch["attention_mask"]).float(), -1
-            )
-            tokens = batch["attention_mask"].sum(1)
+            ).cpu()
+            tokens = batch["attention_mask"].sum(1).cpu()
             for row, i in enumerate(chunk):
                 p = probs[row].tolist()
                 best = max(range(len(p)), key=p.__getitem__)
@@ -228,14 +225,14 @@ class EncoderJob:
 def prototype_init(model: EncoderClassifier, job: EncoderJob) -> None:
     """Head weights = normalised class-mean embeddings × scale, bias 0."""
     sums = torch.zeros_like(model.head.weight)
-    counts = torch.zeros(model.head.weight.shape[0])
+    counts = torch.zeros(model.head.weight.shape[0], device=sums.device)
     with torch.no_grad():
         for start in range(0, len(job.ids), 64):
             idx = list(range(start, min(start + 64, len(job.ids))))
-            batch = job.collate(idx)
+            batch = to_device(job.collate(idx), sums.device)
             emb = model.embed(batch["input_ids"], batch["attention_mask"])
             sums.index_add_(0, batch["labels"], emb)
-            counts.index_add_(0, batch["labels"], torch.ones(len(idx)))
+            counts.index_add_(0, batch["labels"], torch.ones(len(idx), device=sums.device))
         means = torch.nn.functional.normalize(sums / counts.clamp(min=1)[:, None], dim=-1)
         model.head.weight.copy_(means * PROTOTYPE_SCALE)
         model.head.bias.zero_()
@@ -270,7 +267,7 @@ class EncoderHead:
             )
         torch.manual_seed(ctx.seed)
         embedder = Embedder.load(self.settings.encoder)
-        classifier = EncoderClassifier(embedder.model, len(task.label_names))
+        classifier = EncoderClassifier(embedder.model, len(task.label_names)).to(ctx.device)
         if ctx.warm_start is not None:  # the saved candidate's encoder and head
             warm = load_encoder_candidate(ctx.warm_start, read_manifest(ctx.warm_start), task)
             classifier.load_state_dict(warm.model.state_dict())

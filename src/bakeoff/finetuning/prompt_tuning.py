@@ -29,7 +29,7 @@ def apply_prompt_tuning(
         ids = (init_ids * (settings.virtual_tokens // len(init_ids) + 1))[: settings.virtual_tokens]
         embed = model.get_input_embeddings()
         with torch.no_grad():
-            start = embed(torch.tensor(ids)).detach().clone()
+            start = embed(torch.tensor(ids, device=embed.weight.device)).detach().clone()
             peft_model.prompt_encoder["default"].embedding.weight.copy_(start)
     return peft_model
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import torch
 
+from bakeoff.device import module_device, to_device
 from bakeoff.evaluation.score import headline_value
 from bakeoff.finetuning.batching import length_grouped_batches
 from bakeoff.finetuning.checkpoint import load_checkpoint, save_checkpoint, set_rng_state
@@ -25,7 +26,7 @@ from bakeoff.finetuning.config import TrainConfig
 from bakeoff.finetuning.memory import release_free_memory
 from bakeoff.finetuning.schedule import Schedule, fit_to_budget, plan_schedule
 from bakeoff.finetuning.step_speed import FastSteps, chosen_kernels, reuse_kernels
-from bakeoff.precision import choose
+from bakeoff.precision import DTYPES, choose
 
 if TYPE_CHECKING:
     from bakeoff.strategy import Prediction, RunContext
@@ -82,6 +83,8 @@ class TrainReport:
     schedule: dict[str, Any] = field(default_factory=dict)  # Schedule.as_dict(): what and why
     stopping: dict[str, Any] = field(default_factory=dict)  # how noisy the stopping signal was
     attention: dict[str, int] = field(default_factory=dict)  # batches per kernel (step_speed.py)
+    device: str = "cpu"
+    peak_gpu_mb: float | None = None  # the most GPU memory the run's tensors held
 
     @property
     def tokens_per_second(self) -> float:
@@ -218,17 +221,20 @@ def train(
     from accelerate.state import AcceleratorState, GradientState
     from accelerate.utils import set_seed
 
-    chosen = choose(cfg.precision, "training")
-    bf16 = chosen.precision == "bf16"
-    compute_dtype = torch.bfloat16 if bf16 else torch.float32
+    device = module_device(job.module)
+    chosen = choose(cfg.precision, "training", str(device))
+    compute_dtype = DTYPES[chosen.precision]
+    if device.type == "cuda" and device.index is not None:
+        torch.cuda.set_device(device)  # Accelerate trains on the current GPU
     # Accelerate keeps its settings process-wide; each run may choose its own precision.
     # The process group (PartialState) is kept, so `accelerate launch` runs stay distributed.
     AcceleratorState._reset_state(reset_partial_state=False)
     GradientState._reset_state()
     accelerator = Accelerator(
-        mixed_precision="bf16" if bf16 else "no",
+        # fp16 scales the loss (Accelerate's GradScaler: backward, clipping and step unscale)
+        mixed_precision="no" if chosen.precision == "fp32" else chosen.precision,
         gradient_accumulation_steps=cfg.grad_accum,
-        cpu=not torch.cuda.is_available(),  # lets torchrun start gloo processes on CPUs
+        cpu=device.type == "cpu",  # also lets torchrun start gloo processes on CPUs
     )
     set_seed(seed)
     world, rank = accelerator.num_processes, accelerator.process_index
@@ -254,7 +260,11 @@ def train(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(schedule))
     module, optimizer = accelerator.prepare(job.module, optimizer)
 
-    report = TrainReport(precision=chosen.precision, precision_why=chosen.why, processes=world)
+    report = TrainReport(
+        precision=chosen.precision, precision_why=chosen.why, processes=world, device=str(device)
+    )
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
     loop: dict[str, Any] = {
         "step": 0,
         "epoch": 0,
@@ -330,7 +340,8 @@ def train(
         module.eval()
         with torch.no_grad(), accelerator.autocast():
             first = length_grouped_batches(job.lengths, cfg.batch_size, seed)[0]
-            loop["loss_sum"], loop["loss_n"] = float(job.loss(module, job.collate(first))), 1
+            batch = to_device(job.collate(first), accelerator.device)
+            loop["loss_sum"], loop["loss_n"] = float(job.loss(module, batch)), 1
         evaluate_and_save()
     module.train()
     while loop["step"] < schedule.steps and not report.stopped_early:
@@ -339,7 +350,7 @@ def train(
         batches = epoch_batches[: per_rank * world][rank::world]
         for index in range(loop["batch"], len(batches)):
             start = time.perf_counter()
-            batch = job.collate(batches[index])
+            batch = to_device(job.collate(batches[index]), accelerator.device)
             with accelerator.accumulate(module):
                 with steps.forward(batch.get("input_ids"), compute_dtype) as kernel:
                     loss = job.loss(module, batch)
@@ -360,7 +371,8 @@ def train(
                 continue
             loop["step"] += 1
             report.steps = loop["step"]
-            release_free_memory()  # keeps resident memory from creeping up step after step
+            if device.type == "cpu":  # a GPU's activations are not on the host heap
+                release_free_memory()  # keeps resident memory from creeping up step after step
             if progress:
                 progress(
                     1, {"loss": float(loss.detach()), "tokens_per_second": report.tokens_per_second}
@@ -371,7 +383,9 @@ def train(
             if limit is not None and not fitted and loop["step"] > BUDGET_PROBE_STEPS:
                 timed = (report.train_seconds - first_step_seconds) / (loop["step"] - 1)
                 # every process must cut to the same step (DDP waits for the missing ones)
-                per_step = float(accelerator.reduce(torch.tensor(timed), "mean"))
+                per_step = float(
+                    accelerator.reduce(torch.tensor(timed, device=accelerator.device), "mean")
+                )
                 fitted = True
                 fit_to_budget(schedule, per_step, limit, loop["step"], cfg.eval_every is not None)
             over_budget = limit is not None and report.train_seconds > 60 * limit
@@ -401,6 +415,8 @@ def train(
     # drop the autocast wrapper: the tuned model predicts in its own dtype, as after a reload
     accelerator.unwrap_model(module, keep_fp32_wrapper=False)
     accelerator.free_memory()
+    if device.type == "cuda":
+        report.peak_gpu_mb = torch.cuda.max_memory_allocated(device) / 2**20
     return report
 
 

@@ -11,6 +11,7 @@ import torch
 from bakeoff.finetuning.causal import TunedCandidate
 from bakeoff.finetuning.causal_method import CausalMethod
 from bakeoff.models.hf import HFCausalLM
+from bakeoff.precision import DTYPES
 from bakeoff.prompting.reload import rebuild_prompt
 from bakeoff.task.spec import TaskSpec
 
@@ -23,13 +24,14 @@ def _tuned_model(method: CausalMethod, folder: Path, manifest: dict[str, Any]) -
     from peft import PeftModel
 
     lm = HFCausalLM.load(manifest["model"])
-    bf16 = manifest.get("inference_precision") == "bf16"
-    if bf16:  # as in the run: bf16 frozen base, fp32 adapter weights
-        lm = lm.copy(torch.bfloat16)
-        lm.inference_bf16 = True
+    dtype = DTYPES.get(manifest.get("inference_precision", "fp32"), torch.float32)
+    reduced = dtype != torch.float32
+    if reduced:  # as in the run: a bf16 (or fp16) frozen base, fp32 adapter weights
+        lm = lm.copy(dtype)
+        lm.inference_dtype = dtype
     model = PeftModel.from_pretrained(lm.model, str(folder / "adapter"))
     for name, param in model.named_parameters():
-        if bf16 and ("lora_" in name or "prompt_encoder" in name):
+        if reduced and ("lora_" in name or "prompt_encoder" in name):
             param.data = param.data.float()
     lm.model = model.eval()
     lm.cache_prefix = not method.soft_prompt

@@ -17,9 +17,10 @@ import importlib
 import re
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from bakeoff.config import StrictModel
+from bakeoff.device import DEVICE_PATTERN, resolve_device
 from bakeoff.errors import BakeoffError, require_extra
 from bakeoff.models.base import LanguageModel
 
@@ -46,10 +47,23 @@ class BackendOptions(StrictModel):
     top_logprobs: int = Field(
         default=20, ge=1, le=100, description="openai: next-token alternatives asked for."
     )
-    precision: Literal["auto", "fp32", "bf16"] = Field(
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
         default="auto",
-        description="transformers: inference precision (auto: measured here).",
+        description="transformers: inference precision (auto: measured on a CPU; bf16 on a "
+        "GPU that has it, else fp16).",
     )
+    device: str = Field(
+        default="auto",
+        description="transformers: auto (the first CUDA GPU, else the CPU), cpu, cuda, cuda:N.",
+    )
+
+    @field_validator("device")
+    @classmethod
+    def _a_device(cls, value: str) -> str:
+        if not re.match(DEVICE_PATTERN, value):
+            raise ValueError(f"'{value}' is not a device — use auto, cpu, cuda or cuda:N")
+        return value
+
     trust_remote_code: bool = False
 
 
@@ -114,5 +128,6 @@ def load_model(name: str, options: BackendOptions | None = None) -> LanguageMode
             model,
             trust_remote_code=options.trust_remote_code,
             inference_precision=options.precision,
+            device=resolve_device(options.device),
         )
     return cls.load(model, options)

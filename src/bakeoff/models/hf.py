@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from bakeoff.device import free_gpu_bytes, is_gpu, module_device
 from bakeoff.models.base import (
     Generation,
     OptionScores,
@@ -38,7 +39,7 @@ from bakeoff.models.hf_tree import (
 )
 from bakeoff.models.loading import load_pretrained, load_tokenizer
 from bakeoff.models.registry import resolve
-from bakeoff.precision import use_bf16
+from bakeoff.precision import DTYPES, compute_dtype
 from bakeoff.task.output import OutputSpec
 
 
@@ -59,6 +60,23 @@ def copy_module(module: Any, dtype: torch.dtype | None = None) -> Any:
 
 
 MIN_SHARED_PREFIX = 4  # tokens; below this a prefix cache is not worth building
+GPU_MEMORY_SHARE = 0.5  # of the memory free after loading, for one scoring batch's activations
+
+
+def batch_tokens_for(model: Any, device: str, cpu_tokens: int) -> int:
+    """Tokens per scoring batch: on the CPU `cpu_tokens` (measured fastest there); on a GPU
+    as many as half its free memory holds — each token's keys and values in every layer, its
+    hidden states and one row of logits (fp32), with room for the MLP's intermediate."""
+    if not is_gpu(device):
+        return cpu_tokens
+    config = model.config
+    hidden = int(getattr(config, "hidden_size", 1024))
+    layers = int(getattr(config, "num_hidden_layers", 24))
+    vocab = int(getattr(config, "vocab_size", 50_000))
+    intermediate = int(getattr(config, "intermediate_size", 4 * hidden))
+    per_token = 4 * (2 * layers * hidden + 4 * hidden + intermediate + vocab)
+    fits = int(GPU_MEMORY_SHARE * free_gpu_bytes(device)) // per_token
+    return max(cpu_tokens, min(fits, 262_144))
 
 
 @dataclass(frozen=True)
@@ -98,11 +116,12 @@ class HFCausalLM:
         self.n_parameters = sum(p.numel() for p in model.parameters())
         self.cache_prefix = True  # off for models whose forward() adds tokens (soft prompts)
         self.tree_scoring = True  # options as token trees (hf_tree.py); off: one sequence each
-        # bf16 inference: a bf16 copy of the (frozen) weights scores and generates where that
-        # measured faster (precision.py); the fp32 weights stay the master for fine-tuning.
-        self.inference_bf16 = False
-        self.weights_bf16 = False  # the weights themselves are bf16 (frozen base of a tuned copy)
-        self._bf16_model: Any = None
+        # reduced-precision inference: a bf16 (fp16 on a GPU without bf16) copy of the frozen
+        # weights scores and generates where precision.py chose it; the fp32 weights stay the
+        # master for fine-tuning
+        self.inference_dtype = torch.float32
+        self.weights_reduced = False  # the weights themselves are reduced (a tuned copy's base)
+        self._reduced_model: Any = None
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
 
@@ -114,6 +133,7 @@ class HFCausalLM:
         dtype: str = "float32",
         trust_remote_code: bool = False,
         inference_precision: str = "fp32",
+        device: str = "cpu",
     ) -> HFCausalLM:
         from transformers import AutoModelForCausalLM
 
@@ -125,18 +145,28 @@ class HFCausalLM:
             trust_remote_code=trust_remote_code,
             dtype=getattr(torch, dtype),
         )
-        lm = cls(model, tokenizer, name)
-        lm.inference_bf16 = use_bf16(inference_precision, "inference")
+        lm = cls(model.to(device), tokenizer, name)
+        lm.max_batch_tokens = batch_tokens_for(model, device, lm.max_batch_tokens)
+        lm.inference_dtype = compute_dtype(inference_precision, "inference", device)
         return lm
 
     @property
+    def device(self) -> str:
+        return str(module_device(self.model))
+
+    @property
+    def inference_precision(self) -> str:
+        """fp32, bf16 or fp16: what scoring and generation run in (artifacts record it)."""
+        return next(k for k, v in DTYPES.items() if v == self.inference_dtype)
+
+    @property
     def runner(self) -> Any:
-        """The module that scores and generates: the weights, or their bf16 copy."""
-        if not self.inference_bf16 or self.weights_bf16:
+        """The module that scores and generates: the weights, or their reduced copy."""
+        if self.inference_dtype == torch.float32 or self.weights_reduced:
             return self.model
-        if self._bf16_model is None:
-            self._bf16_model = copy_module(self.model, torch.bfloat16).eval()
-        return self._bf16_model
+        if self._reduced_model is None:
+            self._reduced_model = copy_module(self.model, self.inference_dtype).eval()
+        return self._reduced_model
 
     def copy(self, dtype: torch.dtype | None = None) -> HFCausalLM:
         """An independent copy of the weights (to fine-tune without touching this one), in
@@ -147,7 +177,7 @@ class HFCausalLM:
             self.name,
             max_batch_tokens=self.max_batch_tokens,
         )
-        twin.weights_bf16 = dtype == torch.bfloat16
+        twin.weights_reduced = dtype not in (None, torch.float32)
         return twin
 
     # --- text <-> tokens -------------------------------------------------------------
@@ -216,7 +246,8 @@ class HFCausalLM:
     def next_tokens(self, prompts: Sequence[str], top_k: int) -> list[dict[str, float]]:
         out = []
         for prompt in prompts:
-            logits = self.runner(torch.tensor([self.encode_prompt(prompt)])).logits[0, -1]
+            ids = torch.tensor([self.encode_prompt(prompt)], device=module_device(self.runner))
+            logits = self.runner(ids).logits[0, -1].cpu()
             values, ids = torch.log_softmax(logits.float(), -1).topk(top_k)
             texts = [self.tokenizer.decode([i]) for i in ids.tolist()]
             out.append(dict(zip(texts, values.tolist(), strict=True)))
@@ -292,7 +323,7 @@ class HFCausalLM:
         return logprobs
 
     def _prefix_cache(self, ids: list[int]) -> object:
-        out = self.runner(torch.tensor([ids]), use_cache=True)
+        out = self.runner(torch.tensor([ids], device=module_device(self.runner)), use_cache=True)
         return getattr(out, cache_keyword())
 
     def _score_batch(self, batch: list[ScoreItem], scoring: ScoringPass) -> list[list[float]]:
@@ -319,9 +350,14 @@ class HFCausalLM:
         the head can run apart — only where an option is predicted, ~20% less work — else
         (logits, identity)."""
         prefix = scoring.prefix
-        kwargs: dict[str, Any] = {"attention_mask": mask, "use_cache": prefix is not None}
+        device = module_device(scoring.module)
+        input_ids = input_ids.to(device)
+        kwargs: dict[str, Any] = {
+            "attention_mask": mask.to(device),
+            "use_cache": prefix is not None,
+        }
         if positions is not None:
-            kwargs["position_ids"] = positions
+            kwargs["position_ids"] = positions.to(device)
         if prefix is not None:
             kwargs[cache_keyword()] = expand_cache(prefix, len(input_ids))
         split = None if scoring.adds_tokens else head_split(scoring.module)

@@ -52,8 +52,10 @@ class ShapeMask:
             else:
                 fill_next_token_bitmask(matcher, mask, row)
         allowed = ((mask.unsqueeze(-1) >> BITS) & 1).reshape(len(self.matchers), -1).bool()
-        return scores.masked_fill(~allowed[:, : scores.shape[1]], float("-inf"))
+        allowed = allowed[:, : scores.shape[1]].to(scores.device)
+        return scores.masked_fill(~allowed, float("-inf"))
 
     def finished(self, input_ids: torch.Tensor, scores: Any, **kwargs: Any) -> torch.Tensor:
         """StoppingCriteria: rows whose output is complete (they have emitted the end)."""
-        return torch.tensor([m.is_stopped() or m.is_error() for m in self.matchers])
+        done = [m.is_stopped() or m.is_error() for m in self.matchers]
+        return torch.tensor(done, device=input_ids.device)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from bakeoff.device import module_device
 from bakeoff.models.base import Generation, Progress, common_prefix_length, cut_at_stop
 from bakeoff.models.hf_scoring import cache_keyword, expand_cache, soft_prefix_cache, soft_prompt
 from bakeoff.task.output import OutputSpec
@@ -95,15 +96,17 @@ def generate_batched(
         else:
             criteria = [StopOnStrings(tokenizer, stop, width)]
             steering = {"stopping_criteria": StoppingCriteriaList(criteria)}
+        device = module_device(model)
         out = model.generate(
-            input_ids=ids,
-            attention_mask=mask,
+            input_ids=ids.to(device),
+            attention_mask=mask.to(device),
             max_new_tokens=max_new_tokens,
             pad_token_id=tokenizer.pad_token_id,
             **cached,
             **steering,
             **sampling,
         )
+        out = out.cpu()
         for row, i in enumerate(chunk):
             new_ids = out[row, width:]
             keep = new_ids[new_ids != tokenizer.pad_token_id]

@@ -91,7 +91,7 @@ def option_logprobs(logits_at: LogitsAt, batch: list[ScoreItem]) -> list[list[fl
         for toks in item.option_tokens:
             # logits at t predict token t+1: positions start-1 .. start+len-2 predict the option
             step = torch.log_softmax(logits_at(row, start - 1, start - 1 + len(toks)).float(), -1)
-            targets = torch.tensor(toks)[:, None]  # (O, 1)
+            targets = torch.tensor(toks, device=step.device)[:, None]  # (O, 1)
             scores.append(float(step.gather(1, targets).sum()))
         out.append(scores)
     return out
@@ -110,6 +110,7 @@ def soft_prompt(model: Any) -> tuple[Any, torch.Tensor] | None:
 def soft_prefix_cache(module: Any, virtual: torch.Tensor, ids: list[int]) -> object:
     """The KV cache of a soft prompt's vectors and then `ids`, at positions 0, 1, … — as
     PEFT's forward runs them (it prepends the vectors and gives no position ids)."""
-    embeds = module.get_input_embeddings()(torch.tensor([ids], dtype=torch.long))
+    embedding = module.get_input_embeddings()
+    embeds = embedding(torch.tensor([ids], dtype=torch.long, device=embedding.weight.device))
     inputs = torch.cat([virtual.to(embeds.dtype)[None], embeds], dim=1)
     return getattr(module(inputs_embeds=inputs, use_cache=True), cache_keyword())

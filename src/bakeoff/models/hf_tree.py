@@ -123,9 +123,10 @@ def tree_logprobs(hidden: torch.Tensor, head: Head, batch: list[TreeItem]) -> li
                     rows.append(row)
                     cols.append(col)
                 picks.append((at[(row, col)], token, row, j))
-    logits = head(hidden[torch.tensor(rows), torch.tensor(cols)])
+    at_device = functools.partial(torch.tensor, device=hidden.device)
+    logits = head(hidden[at_device(rows), at_device(cols)])
     logprobs = torch.log_softmax(logits.float(), -1)
-    taken = logprobs[torch.tensor([p[0] for p in picks]), torch.tensor([p[1] for p in picks])]
+    taken = logprobs[at_device([p[0] for p in picks]), at_device([p[1] for p in picks])]
     sums: list[list[float]] = [[0.0] * len(item.tree.reads) for item in batch]
     for (_, _, row, j), value in zip(picks, taken.tolist(), strict=True):
         sums[row][j] += value

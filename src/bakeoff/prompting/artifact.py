@@ -57,9 +57,7 @@ def save_prompt_artifact(
         "kind": "prompt" if method is None else "trained",
         "model": candidate.model.name,
         # scored with bf16 weights or fp32: a reload predicts the same way
-        "inference_precision": "bf16"
-        if getattr(candidate.model, "inference_bf16", False)
-        else "fp32",
+        "inference_precision": getattr(candidate.model, "inference_precision", "fp32"),
         "task": candidate.task.model_dump(mode="json"),
         "prompt": {
             "strategy": candidate.strategy,

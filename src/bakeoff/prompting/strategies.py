@@ -277,7 +277,7 @@ def embedder_for(ctx: RunContext) -> Any:
 
     key = f"embedder:{ctx.encoder_name}"
     if key not in ctx.cache:
-        ctx.cache[key] = Embedder.load(ctx.encoder_name)
+        ctx.cache[key] = Embedder.load(ctx.encoder_name, ctx.device)
     return ctx.cache[key]
 
 

@@ -276,6 +276,8 @@ def _run_summary(run: Run, metric: str) -> dict[str, Any]:
                 "schedule",
                 "precision",
                 "precision_why",
+                "device",
+                "peak_gpu_mb",
             )
         },
         "machine": run.machine,
