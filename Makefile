@@ -44,9 +44,9 @@ $(STAMP): $(CORE)
 
 # The main job on bundled data and the bundled models: a bake-off on SST-2 — zero-shot,
 # few-shot (knn), prompt-search, lora, lora+few-shot, encoder-head at two train sizes — ending
-# with the report and the recommendation. About 20-25 minutes on a 2-core CPU after the install
-# (each training is cut to 2 minutes); the full profile is examples/sst2/experiment-full.yaml
-# (docs/experiments.md).
+# with the report and the recommendation. About 8 minutes on a 2-core CPU after the install of
+# what it uses (each training is cut to 45 seconds); the full profile is
+# examples/sst2/experiment-full.yaml (docs/experiments.md).
 demo: $(CORE)
 	$(VENV)/bin/bakeoff validate examples/sst2/task.yaml
 	$(VENV)/bin/bakeoff run examples/sst2/experiment.yaml --out demo-out

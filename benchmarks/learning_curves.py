@@ -59,7 +59,7 @@ def run_cell(folder: Path, text: str) -> dict[str, Any]:
     return data
 
 
-def summarise(run: dict[str, Any]) -> dict[str, Any]:
+def summarise(run: dict[str, Any], cpu: str) -> dict[str, Any]:
     metric = "accuracy" if "accuracy" in run["metrics"] else next(iter(run["metrics"]))
     value = run["metrics"][metric]
     training = run.get("training") or {}
@@ -77,6 +77,7 @@ def summarise(run: dict[str, Any]) -> dict[str, Any]:
         "planned_steps": schedule.get("steps"),
         "best_step": training.get("best_step"),
         "flags": training.get("flags", []),
+        "cpu": cpu,  # seconds compare only within one CPU
     }
 
 
@@ -85,10 +86,22 @@ def majority_baseline(data: dict[str, Any]) -> float | None:
     return max(counts.values()) / sum(counts.values()) if counts else None
 
 
-def markdown(cells: dict[str, Any]) -> str:
+def cpu_marks(cells: dict[str, Any], default_cpu: str) -> dict[str, str]:
+    """A mark per CPU when runs come from more than one (their seconds do not compare)."""
+    cpus = sorted({r.get("cpu", default_cpu) for c in cells.values() for r in c["runs"]})
+    return (
+        {cpu: "" for cpu in cpus}
+        if len(cpus) < 2
+        else {cpu: f" ({chr(ord('A') + i)})" for i, cpu in enumerate(cpus)}
+    )
+
+
+def markdown(cells: dict[str, Any], default_cpu: str = "") -> str:
     """One table per dataset: rows = strategies, columns = labels per class; each cell the
-    mean test accuracy over seeds with the first seed's 95% CI, and the training seconds."""
-    lines = []
+    mean test accuracy over seeds with the first seed's 95% CI, and the training seconds
+    (marked with the CPU they were measured on when the file holds more than one)."""
+    marks = cpu_marks(cells, default_cpu)
+    lines = [f"{mark.strip()} {cpu}" for cpu, mark in marks.items() if mark]
     for dataset in sorted({c["dataset"] for c in cells.values()}):
         mine = sorted(
             (c for c in cells.values() if c["dataset"] == dataset), key=lambda c: c["per_class"]
@@ -122,7 +135,8 @@ def markdown(cells: dict[str, Any]) -> str:
                     text += f" (seeds {', '.join(f'{100 * v:.1f}' for v in values)})"
                 text += f" [{100 * low:.1f}, {100 * high:.1f}]"
                 if seconds:
-                    text += f", {sum(seconds) / len(seconds):.0f} s"
+                    cpus = sorted({marks[r.get("cpu", default_cpu)] for r in runs})
+                    text += f", {sum(seconds) / len(seconds):.0f} s{''.join(cpus)}"
                 flags = sorted({f for r in runs for f in r["flags"]})
                 text += f" ⚑ {', '.join(flags)}" if flags else ""
                 row.append(text)
@@ -161,12 +175,18 @@ def main() -> None:
     parser.add_argument("--table", action="store_true", help="Print the tables from --out.")
     args = parser.parse_args()
     if args.table:
-        print(markdown(json.loads(args.out.read_text(encoding="utf-8"))["cells"]))
+        data = json.loads(args.out.read_text(encoding="utf-8"))
+        print(markdown(data["cells"], data["machine"]["cpu"]))
         return
 
     results: dict[str, Any] = {}
+    machine = machine_summary()
     if args.out.exists():  # add to earlier cells (other datasets or sizes)
-        results = json.loads(args.out.read_text(encoding="utf-8")).get("cells", {})
+        earlier = json.loads(args.out.read_text(encoding="utf-8"))
+        results = earlier.get("cells", {})
+        for cell in results.values():  # runs from before "cpu" was recorded: the file's CPU
+            for r in cell["runs"]:
+                r.setdefault("cpu", earlier["machine"]["cpu"])
     smallest = min(args.per_class)
     for dataset in args.dataset:
         for per_class in args.per_class:
@@ -180,7 +200,7 @@ def main() -> None:
             cell = results.get(f"{dataset}/{per_class}", {"runs": []})
             # the store keeps a run redone under changed defaults beside the old one: the
             # newest per strategy and seed counts
-            summaries = [summarise(run) for run in data["runs"]]
+            summaries = [summarise(run, machine["cpu"]) for run in data["runs"]]
             if args.name:  # a strategy with settings: its own row, beside the default's
                 for r in summaries:
                     if r["strategy"] != "zero-shot":
@@ -198,7 +218,7 @@ def main() -> None:
                 "runs": kept + new,  # a cell grows by folders (--tag): each run once
             }
             args.out.write_text(
-                json.dumps({"machine": machine_summary(), "cells": results}, indent=2) + "\n",
+                json.dumps({"machine": machine, "cells": results}, indent=2) + "\n",
                 encoding="utf-8",
             )
             for r in results[f"{dataset}/{per_class}"]["runs"]:
