@@ -173,4 +173,17 @@ def test_the_longest_output_a_shape_allows(shape: dict, longest: int | None) -> 
     spec = OutputSpec.model_validate(shape)
     assert spec.longest_bytes == longest
     assert spec.token_budget(2) == (2 if longest is None else longest + 1)
+    assert spec.token_budget(2, spaced=True) == (2 if longest is None else 2 * longest + 1)
     assert spec.token_budget(10_000) == 10_000  # a larger budget asked for stays
+
+
+def test_llamacpp_json_strings_exclude_control_characters() -> None:
+    """llama-cpp-python's converter lets a raw newline into a JSON string (measured on SQuAD);
+    the grammar bakeoff hands llama.cpp uses llama.cpp's own strict rule."""
+    from bakeoff.models.llamacpp import JSON_CHAR_RULE, llama_grammar
+
+    schema = {"type": "object", "properties": {"answer": {"type": "string", "maxLength": 3}}}
+    gbnf = llama_grammar(OutputSpec(json_schema=schema))._grammar
+    rules = [line for line in gbnf.splitlines() if line.startswith("char ::=")]
+    assert rules == [JSON_CHAR_RULE]
+    assert r'[^"\\\x7F\x00-\x1F]' in JSON_CHAR_RULE  # llama.cpp's json-schema-to-grammar

@@ -13,6 +13,7 @@ what the cache holds, multi-token options one token at a time and then rolled ba
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,12 @@ from bakeoff.models.registry import resolve
 from bakeoff.task.output import OutputSpec
 from bakeoff.templating import render_template
 
+# a JSON string's character: not a quote, backslash, DEL or control character; or an escape
+JSON_CHAR_RULE = (
+    r'char ::= [^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F] [0-9a-fA-F] '
+    r"[0-9a-fA-F] [0-9a-fA-F])"
+)
+
 
 def gguf_path(name: str) -> Path:
     source = resolve(name, kind="causal")
@@ -47,6 +54,11 @@ def gguf_path(name: str) -> Path:
 
 
 class LlamaCppLM:
+    # its grammars are bounded (a JSON Schema's converter puts at most one optional space after
+    # a token), so a constrained decode gets the budget its shape fits in, doubled for spaces
+    shape_bounds_hold = True
+    shape_spaced = True
+
     def __init__(self, llm: Any, name: str):
         self.llm = llm
         self.name = name
@@ -241,10 +253,14 @@ def llama_grammar(shape: OutputSpec) -> Any:
     """llama.cpp's own grammar for a JSON Schema or a closed set; a regex it cannot take."""
     import json
 
-    from llama_cpp.llama_grammar import LlamaGrammar
+    from llama_cpp.llama_grammar import LlamaGrammar, json_schema_to_gbnf
 
     if shape.json_schema is not None:
-        return LlamaGrammar.from_json_schema(json.dumps(shape.json_schema), verbose=False)
+        gbnf = json_schema_to_gbnf(json.dumps(shape.json_schema))
+        # llama-cpp-python's `char` lets raw control characters into strings (JSON forbids
+        # them; a newline came through on SQuAD): the rule of llama.cpp's own converter
+        gbnf = re.sub(r"^char ::= .*$", lambda _: JSON_CHAR_RULE, gbnf, flags=re.MULTILINE)
+        return LlamaGrammar.from_string(gbnf, verbose=False)
     if shape.choices is not None:
         options = " | ".join(json.dumps(choice) for choice in shape.choices)  # GBNF literals
         return LlamaGrammar.from_string(f"root ::= {options}", verbose=False)

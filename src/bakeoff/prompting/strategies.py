@@ -192,7 +192,8 @@ class PromptCandidate:
         max_new = spec.max_new_tokens if self.task.kind == "generation" else 8
         shape = self.task.output if self.settings.decode != "free" else None
         if shape is not None and getattr(self.model, "shape_bounds_hold", False):
-            max_new = shape.token_budget(max_new)  # the budget a complete output fits in
+            spaced = getattr(self.model, "shape_spaced", False)
+            max_new = shape.token_budget(max_new, spaced=spaced)  # a complete output fits in
         gens = self.model.generate(
             prompts, max_new_tokens=max_new, stop=spec.stop, progress=progress, constraint=shape
         )

@@ -100,15 +100,16 @@ class OutputSpec(StrictModel):
         assert self.choices is not None
         return max(len(c.encode()) for c in self.choices)
 
-    def token_budget(self, asked: int) -> int:
-        """New tokens for a decode under this shape (llguidance's grammar: the transformers
-        backend): at least `asked`, and enough for the longest output the shape allows (a
-        token is at least a byte; one more for the end), so that no output is cut before its
-        shape is complete — up to MAX_SHAPE_BUDGET. Unbounded shapes get `asked`."""
+    def token_budget(self, asked: int, *, spaced: bool = False) -> int:
+        """New tokens for a decode under this shape: at least `asked`, and enough for the
+        longest output the shape allows (a token is at least a byte; one more for the end), so
+        that no output is cut before its shape is complete — up to MAX_SHAPE_BUDGET. `spaced`:
+        the backend's grammar may put one space after any byte (llama.cpp's JSON-Schema
+        converter), which at most doubles the output. Unbounded shapes get `asked`."""
         longest = self.longest_bytes
         if longest is None:
             return asked
-        return max(asked, min(longest + 1, MAX_SHAPE_BUDGET))
+        return max(asked, min((2 if spaced else 1) * longest + 1, MAX_SHAPE_BUDGET))
 
     def _grammar_error(self) -> str:
         from llguidance import LLMatcher
