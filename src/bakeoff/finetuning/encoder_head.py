@@ -266,7 +266,7 @@ class EncoderHead:
                 "— use lora or full for generation."
             )
         torch.manual_seed(ctx.seed)
-        embedder = Embedder.load(self.settings.encoder)
+        embedder = Embedder.load(self.settings.encoder, ctx.device)
         classifier = EncoderClassifier(embedder.model, len(task.label_names)).to(ctx.device)
         if ctx.warm_start is not None:  # the saved candidate's encoder and head
             warm = load_encoder_candidate(ctx.warm_start, read_manifest(ctx.warm_start), task)
