@@ -1,9 +1,11 @@
-"""Learning curves: fine-tuning against zero-shot at 8, 32 and 128 labels per class.
+"""Learning curves: fine-tuning against zero-shot at 8, 32 and 128 labels per class (and `all`).
 
     .venv/bin/python benchmarks/learning_curves.py --dataset sst2 trec \\
         --per-class 8 32 128 --strategies lora encoder-head --seeds-small 3
     .venv/bin/python benchmarks/learning_curves.py --dataset sst2 --per-class 8 \\
         --strategies prompt-tuning --no-zero-shot --tag pt     # more strategies, same cells
+    .venv/bin/python benchmarks/learning_curves.py --dataset trec --per-class all \
+        --no-zero-shot                                         # the whole train split
 
 Each (dataset, labels per class) cell is a real `bakeoff run` of an experiment file written
 under runs/learning-curves/ (so an interrupted benchmark resumes where it stopped, and every
@@ -31,12 +33,27 @@ from bakeoff.precision import machine_summary
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "runs" / "learning-curves"
 CLASSES = {"sst2": 2, "ag_news": 4, "trec": 6, "banking77": 77}
+PerClass = int | str  # labels per class, or "all": the whole train split
+
+
+def per_class_arg(text: str) -> PerClass:
+    if text == "all":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        message = f"{text!r}: a number of labels per class, or all"
+        raise argparse.ArgumentTypeError(message) from None
+
+
+def size_order(per_class: PerClass) -> float:
+    return float("inf") if per_class == "all" else float(per_class)
 
 
 def experiment_yaml(
-    dataset: str, per_class: int, strategies: list[str], seeds: list[int], test_size: int
+    dataset: str, per_class: PerClass, strategies: list[str], seeds: list[int], test_size: int
 ) -> str:
-    rows = per_class * CLASSES[dataset]
+    rows = per_class if per_class == "all" else int(per_class) * CLASSES[dataset]
     return (
         f"name: lc-{dataset}-{per_class}\n"
         f"task: {REPO / 'examples' / dataset / 'task.yaml'}\n"
@@ -104,7 +121,8 @@ def markdown(cells: dict[str, Any], default_cpu: str = "") -> str:
     lines = [f"{mark.strip()} {cpu}" for cpu, mark in marks.items() if mark]
     for dataset in sorted({c["dataset"] for c in cells.values()}):
         mine = sorted(
-            (c for c in cells.values() if c["dataset"] == dataset), key=lambda c: c["per_class"]
+            (c for c in cells.values() if c["dataset"] == dataset),
+            key=lambda c: size_order(c["per_class"]),
         )
         sizes = [c["per_class"] for c in mine]
         majority = next((c["majority"] for c in mine if c["majority"]), None)
@@ -113,7 +131,10 @@ def markdown(cells: dict[str, Any], default_cpu: str = "") -> str:
             f"**{dataset}** (majority class {100 * (majority or 0):.1f}%)",
             "",
             "| strategy | "
-            + " | ".join(f"{n}/class ({c['rows']} rows)" for n, c in zip(sizes, mine, strict=True))
+            + " | ".join(
+                f"{n if n == 'all' else f'{n}/class'} ({c['rows']} rows)"
+                for n, c in zip(sizes, mine, strict=True)
+            )
             + " |",
             "|---|" + "---|" * len(sizes),
         ]
@@ -147,7 +168,13 @@ def markdown(cells: dict[str, Any], default_cpu: str = "") -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", nargs="+", default=["sst2", "trec"], choices=list(CLASSES))
-    parser.add_argument("--per-class", nargs="+", type=int, default=[8, 32, 128])
+    parser.add_argument(
+        "--per-class",
+        nargs="+",
+        type=per_class_arg,
+        default=[8, 32, 128],
+        help="Labels per class, or all (the whole train split).",
+    )
     parser.add_argument("--strategies", nargs="+", default=["lora", "encoder-head"])
     parser.add_argument("--seeds-small", type=int, default=3)
     parser.add_argument(
@@ -187,7 +214,7 @@ def main() -> None:
         for cell in results.values():  # runs from before "cpu" was recorded: the file's CPU
             for r in cell["runs"]:
                 r.setdefault("cpu", earlier["machine"]["cpu"])
-    smallest = min(args.per_class)
+    smallest = min(args.per_class, key=size_order)
     for dataset in args.dataset:
         for per_class in args.per_class:
             seeds = args.seeds or (list(range(args.seeds_small)) if per_class == smallest else [0])
@@ -212,7 +239,10 @@ def main() -> None:
             results[f"{dataset}/{per_class}"] = {
                 "dataset": dataset,
                 "per_class": per_class,
-                "rows": per_class * CLASSES[dataset],
+                "rows": next(
+                    (r["train_size"] for r in summaries if r["train_size"]),
+                    cell.get("rows") or int(per_class) * CLASSES[dataset],
+                ),
                 "wall_seconds": (cell.get("wall_seconds") or 0) + data["wall_seconds"],
                 "majority": majority_baseline(data),
                 "runs": kept + new,  # a cell grows by folders (--tag): each run once

@@ -318,11 +318,15 @@ class Results:
             rows.append(row)
         return pandas.DataFrame(rows)
 
-    def load(self, candidate: str | None = None, *, allow_remote: bool = False) -> Predictor:
-        """The recommended candidate (or the one named), rebuilt from its artifact."""
+    def load(
+        self, candidate: str | None = None, *, allow_remote: bool = False, device: str = "auto"
+    ) -> Predictor:
+        """The recommended candidate (or the one named), rebuilt from its artifact on `device`
+        (auto: a GPU when there is one; cpu; cuda[:N])."""
         from bakeoff.serve.source import resolve
 
-        return load_candidate(resolve(self.folder, candidate).artifact, allow_remote=allow_remote)
+        artifact = resolve(self.folder, candidate).artifact
+        return load_candidate(artifact, allow_remote=allow_remote, device=device)
 
     def write_results_json(self, grid: Any) -> None:
         """Every run's record in one JSON file (the store stays the source of truth)."""
@@ -458,15 +462,20 @@ def run_update(
 
 
 def load_candidate(
-    path: str | Path, candidate: str | None = None, *, allow_remote: bool = False
+    path: str | Path,
+    candidate: str | None = None,
+    *,
+    allow_remote: bool = False,
+    device: str = "auto",
 ) -> Predictor:
     """A candidate from an artifact folder, or from a run folder (its recommended candidate,
-    or the one named by `candidate`)."""
+    or the one named by `candidate`), on `device` (auto: a GPU when there is one; cpu;
+    cuda[:N])."""
     from bakeoff.serve.source import resolve
     from bakeoff.strategy_registry import load_candidate as rebuild
 
     folder = Path(path)
     if not (folder / "manifest.json").exists():
         folder = resolve(folder, candidate).artifact
-    task, model = rebuild(folder, allow_remote)
+    task, model = rebuild(folder, allow_remote, device)
     return Predictor(task, model, folder)

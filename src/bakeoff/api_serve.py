@@ -29,8 +29,8 @@ def serve_app(
 
     where = Path(folder)
     served = resolve(where, candidate)
-    task, model = load_candidate(served.artifact, allow_remote)
     settings = settings or ServeSettings()
+    task, model = load_candidate(served.artifact, allow_remote, settings.device)
     following = candidate is None and (where / "bakeoff.sqlite").exists()
     follow = where if following else None
     app = create_app(model, task, served.info, settings, follow, allow_remote)

@@ -22,7 +22,7 @@ from bakeoff.version import __version__
 
 MANIFEST = "manifest.json"
 FORMAT = 2  # 2: `loader` names a registered strategy
-Loader = Callable[..., Any]  # (folder, manifest, task) -> candidate
+Loader = Callable[..., Any]  # (folder, manifest, task, device) -> candidate
 
 _LOADERS: dict[str, Loader] = {}
 

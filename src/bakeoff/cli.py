@@ -341,6 +341,9 @@ def predict(
     allow_remote: Annotated[
         bool, typer.Option(help="Allow an artifact whose model is a remote API endpoint.")
     ] = False,
+    device: Annotated[
+        str, typer.Option(help="Where it runs: auto (a GPU when there is one), cpu, cuda:N.")
+    ] = "auto",
 ) -> None:
     """Reload a saved candidate (prompt, adapter or fine-tuned weights) and predict new rows."""
     import json
@@ -348,7 +351,9 @@ def predict(
     from bakeoff.api import load_candidate
 
     with user_errors():
-        preds = load_candidate(artifact, allow_remote=allow_remote).predict_file(input_file)
+        preds = load_candidate(artifact, allow_remote=allow_remote, device=device).predict_file(
+            input_file
+        )
         lines = [
             json.dumps(
                 {"id": p.id, "output": p.output, "probabilities": p.probabilities},

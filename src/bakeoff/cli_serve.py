@@ -38,6 +38,12 @@ def serve(
             "and swap to it between micro-batches (0: only on POST /v1/reload)."
         ),
     ] = 10.0,
+    device: Annotated[
+        str,
+        typer.Option(
+            help="Where the candidate runs: auto (a GPU when there is one), cpu, cuda or cuda:N."
+        ),
+    ] = "auto",
 ) -> None:
     """Serve a candidate over HTTP: POST /v1/predict, GET /health, GET /info, POST /v1/reload.
     Serving a run folder without --candidate follows its champion (docs/serving.md)."""
@@ -57,6 +63,7 @@ def serve(
             max_input_chars,
             token,
             follow_seconds or None,
+            device,
         )
         api, served = serve_app(folder, candidate, settings=settings, allow_remote=allow_remote)
     import uvicorn

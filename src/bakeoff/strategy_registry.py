@@ -29,7 +29,8 @@ Kind = Literal["prompt", "trained"]
 Axis = Literal["wording", "train_size", "seed"]
 # (run settings, the resolved strategy) -> the Strategy object that adapts
 Builder = Callable[[dict[str, Any], "Resolved"], Strategy]
-Loader = Callable[[Path, dict[str, Any], TaskSpec], Candidate]
+# (artifact folder, its manifest, the task, the device to load on: cpu | cuda:N) -> candidate
+Loader = Callable[[Path, dict[str, Any], TaskSpec, str], Candidate]
 
 # Modules whose import registers the built-in strategies (as PEFT's tuners/__init__.py does).
 BUILTIN_MODULES = (
@@ -182,14 +183,18 @@ def resolve(name: str, where: str = "--strategy") -> Resolved:
     return Resolved(name, info, infos[prompt_name])
 
 
-def load_candidate(folder: Path, allow_remote: bool = False) -> tuple[TaskSpec, Candidate]:
-    """The task and the candidate saved in an artifact folder, rebuilt by its strategy.
+def load_candidate(
+    folder: Path, allow_remote: bool = False, device: str = "auto"
+) -> tuple[TaskSpec, Candidate]:
+    """The task and the candidate saved in an artifact folder, rebuilt by its strategy on
+    `device` (auto: the first GPU when there is one, else the CPU; cpu; cuda[:N]).
 
     Weights load from safetensors only; an artifact whose model is a remote endpoint (inputs
     would be sent there) loads only with `allow_remote`."""
     from pydantic import ValidationError
 
     from bakeoff.artifacts import loader_for, read_manifest, refuse_pickles
+    from bakeoff.device import resolve_device
     from bakeoff.models.backends import remote_endpoint
 
     _load_builtins()
@@ -206,4 +211,5 @@ def load_candidate(folder: Path, allow_remote: bool = False) -> tuple[TaskSpec, 
     except ValidationError as exc:
         where = f"{folder}/manifest.json: task"
         raise settings_error(exc, where, "docs/tasks.md (or rerun the run)") from None
-    return task, loader_for(folder, manifest)(folder, manifest, task)
+    where = resolve_device(device)  # a GPU asked for that is not here: a clear error first
+    return task, loader_for(folder, manifest)(folder, manifest, task, where)

@@ -82,3 +82,33 @@ def test_nearest_neighbour_prompts_reload_with_their_demo_method(
     texts = [ex.text for ex in splits.test]
     assert reloaded.prompts(texts) == candidate.prompts(texts)  # type: ignore[attr-defined]
     assert reloaded.selector.balanced == (demos == "knn-balanced")  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("name", ["lora", "encoder-head", "zero-shot"])
+def test_a_reload_runs_on_the_device_asked(name: str, tmp_path: Path, tiny_model_dir: Path) -> None:
+    """`predict` / `serve --device`: the rebuilt candidate's weights are on that device; a GPU
+    asked for on a machine without one is a clear error before anything loads."""
+    import torch
+
+    from bakeoff.device import module_device
+    from bakeoff.errors import BakeoffError
+
+    task = load_task(make_task(tmp_path))
+    splits = load_splits(task)
+    lm = HFCausalLM.load(str(tiny_model_dir), inference_precision="fp32")
+    strategy = resolve(name).build(settings_for(name))
+    candidate = strategy.adapt(task, lm, splits.train, splits.validation, RunContext(seed=0))
+    candidate.save(tmp_path / "artifact")
+
+    def weights_device(loaded: Any) -> str:
+        model = loaded.model if hasattr(loaded, "model") else loaded.prompt.model
+        return str(module_device(getattr(model, "model", model)))
+
+    _, on_cpu = load_candidate(tmp_path / "artifact", device="cpu")
+    assert weights_device(on_cpu) == "cpu"
+    if torch.cuda.is_available():
+        _, on_gpu = load_candidate(tmp_path / "artifact", device="cuda")
+        assert weights_device(on_gpu) == "cuda:0"
+    else:
+        with pytest.raises(BakeoffError, match="--device cuda.*--device cpu"):
+            load_candidate(tmp_path / "artifact", device="cuda")

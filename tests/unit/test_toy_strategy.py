@@ -75,7 +75,7 @@ def build(settings: dict[str, Any], resolved: Resolved) -> Majority:
     return Majority(MajoritySettings.model_validate(settings["training"].get("toy", {})))
 
 
-def load(folder: Path, manifest: dict[str, Any], task: TaskSpec) -> MajorityCandidate:
+def load(folder: Path, manifest: dict[str, Any], task: TaskSpec, device: str) -> MajorityCandidate:
     return MajorityCandidate(task, manifest["label"])
 
 

@@ -27,10 +27,10 @@ def register_causal_method(
 
         return CausalFineTune.from_run(method, run_settings, resolved)
 
-    def load(folder: Path, manifest: dict[str, Any], task: TaskSpec) -> Candidate:
+    def load(folder: Path, manifest: dict[str, Any], task: TaskSpec, device: str) -> Candidate:
         from bakeoff.finetuning.tuned_artifact import load_tuned
 
-        return load_tuned(method, folder, manifest, task)
+        return load_tuned(method, folder, manifest, task, device)
 
     return register_strategy(
         StrategyInfo(

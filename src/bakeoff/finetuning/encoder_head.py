@@ -269,7 +269,9 @@ class EncoderHead:
         embedder = Embedder.load(self.settings.encoder, ctx.device)
         classifier = EncoderClassifier(embedder.model, len(task.label_names)).to(ctx.device)
         if ctx.warm_start is not None:  # the saved candidate's encoder and head
-            warm = load_encoder_candidate(ctx.warm_start, read_manifest(ctx.warm_start), task)
+            warm = load_encoder_candidate(
+                ctx.warm_start, read_manifest(ctx.warm_start), task, ctx.device
+            )
             classifier.load_state_dict(warm.model.state_dict())
         candidate = EncoderCandidate(
             classifier,
@@ -295,7 +297,7 @@ class EncoderHead:
 
 
 def load_encoder_candidate(
-    folder: Path, manifest: dict[str, Any], task: TaskSpec
+    folder: Path, manifest: dict[str, Any], task: TaskSpec, device: str = "cpu"
 ) -> EncoderCandidate:
     from transformers import AutoModel, AutoTokenizer
 
@@ -308,7 +310,7 @@ def load_encoder_candidate(
     classifier.head.load_state_dict(load_file(model_dir / "head.safetensors"))
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     return EncoderCandidate(
-        classifier.eval(),
+        classifier.to(device).eval(),
         tokenizer,
         task,
         manifest["model"],

@@ -37,10 +37,10 @@ def training_rows(training: dict[str, Any], train: list[Example]) -> int:
     return len(train) + len(concatenate_same_label(train, copies, seed=0))
 
 
-def load(folder: Path, manifest: dict[str, Any], task: TaskSpec) -> Candidate:
+def load(folder: Path, manifest: dict[str, Any], task: TaskSpec, device: str) -> Candidate:
     from bakeoff.finetuning.encoder_head import load_encoder_candidate
 
-    return load_encoder_candidate(folder, manifest, task)
+    return load_encoder_candidate(folder, manifest, task, device)
 
 
 ENCODER_HEAD = register_strategy(

@@ -16,14 +16,16 @@ from bakeoff.prompting.reload import rebuild_prompt
 from bakeoff.task.spec import TaskSpec
 
 
-def _tuned_model(method: CausalMethod, folder: Path, manifest: dict[str, Any]) -> HFCausalLM:
+def _tuned_model(
+    method: CausalMethod, folder: Path, manifest: dict[str, Any], device: str
+) -> HFCausalLM:
     if not method.adapter:
-        lm = HFCausalLM.load(str(folder / "model"))
+        lm = HFCausalLM.load(str(folder / "model"), device=device)
         lm.name = manifest["model"]
         return lm
     from peft import PeftModel
 
-    lm = HFCausalLM.load(manifest["model"])
+    lm = HFCausalLM.load(manifest["model"], device=device)
     dtype = DTYPES.get(manifest.get("inference_precision", "fp32"), torch.float32)
     reduced = dtype != torch.float32
     if reduced:  # as in the run: a bf16 (or fp16) frozen base, fp32 adapter weights
@@ -39,8 +41,9 @@ def _tuned_model(method: CausalMethod, folder: Path, manifest: dict[str, Any]) -
 
 
 def load_tuned(
-    method: CausalMethod, folder: Path, manifest: dict[str, Any], task: TaskSpec
+    method: CausalMethod, folder: Path, manifest: dict[str, Any], task: TaskSpec, device: str
 ) -> TunedCandidate:
-    lm = _tuned_model(method, folder, manifest)
-    prompt = rebuild_prompt(folder, manifest, task, lm)
+    """The tuned model on `device` (cpu | cuda:N), its saved prompt over it."""
+    lm = _tuned_model(method, folder, manifest, device)
+    prompt = rebuild_prompt(folder, manifest, task, lm, device)
     return TunedCandidate(prompt, method, manifest.get("training", {}))

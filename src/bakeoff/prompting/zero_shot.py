@@ -20,10 +20,10 @@ def build(settings: dict[str, Any], resolved: Resolved) -> Strategy:
     return PromptStrategy(resolved.main.name, prompt)
 
 
-def load(folder: Path, manifest: dict[str, Any], task: TaskSpec) -> Candidate:
+def load(folder: Path, manifest: dict[str, Any], task: TaskSpec, device: str) -> Candidate:
     from bakeoff.prompting.reload import load_prompt_artifact
 
-    return load_prompt_artifact(folder, manifest, task)
+    return load_prompt_artifact(folder, manifest, task, device)
 
 
 ZERO_SHOT = register_strategy(

@@ -50,6 +50,7 @@ class ServeSettings:
     max_input_chars: int = 4000
     token: str | None = None  # bearer token; None = no auth
     follow_seconds: float | None = None  # check the folder's champion this often (None: never)
+    device: str = "auto"  # where candidates load: auto (a GPU when there is one) | cpu | cuda:N
 
 
 class PredictRequest(BaseModel):
@@ -95,7 +96,9 @@ def create_app(
 ) -> FastAPI:
     """`follow`: the run folder whose champion to follow (None: the candidate is pinned)."""
     pinned = Live(candidate, info, task)
-    follower = Follower(follow, pinned, allow_remote) if follow is not None else None
+    follower = (
+        Follower(follow, pinned, allow_remote, settings.device) if follow is not None else None
+    )
 
     def live() -> Live:
         return follower.live if follower is not None else pinned

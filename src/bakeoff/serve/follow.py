@@ -34,6 +34,7 @@ class Follower:
     folder: Path
     live: Live
     allow_remote: bool = False
+    device: str = "auto"
     reloads: int = 0
     last_check: float | None = None
     last_error: str | None = None
@@ -51,7 +52,7 @@ class Follower:
                 if served.info.get("run") == self.live.info.get("run"):
                     self.last_error = None
                     return False
-                task, candidate = load_candidate(served.artifact, self.allow_remote)
+                task, candidate = load_candidate(served.artifact, self.allow_remote, self.device)
             except Exception as exc:  # a half-written store or a missing artifact: try later
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 return False
