@@ -100,3 +100,5 @@ def test_squad_json_constrained_and_free(tmp_path: Path) -> None:
     for run in (constrained, free):
         assert set(run["metrics"]) >= {"field_f1", "field_em", "valid_rate", "exact_match"}
     assert "| zero-shot" in (out / "report.md").read_text()
+    # two candidates, two names: the free decode is marked (the report keeps them apart)
+    assert (constrained["label"], free["label"]) == ("zero-shot auto w0", "zero-shot auto free w0")

@@ -63,6 +63,8 @@ class RunConfig:
         parts.append(s.get("format", "auto"))
         if s.get("decode") == "generate":
             parts.append("gen")
+        elif s.get("decode") == "free":  # without the task's output shape: its own candidate
+            parts.append("free")
         if s.get("calibrate"):
             parts.append("calibrated")
         if "wording" in self.resolved.axes or self.resolved.kind == "trained":
