@@ -187,3 +187,51 @@ def test_llamacpp_json_strings_exclude_control_characters() -> None:
     rules = [line for line in gbnf.splitlines() if line.startswith("char ::=")]
     assert rules == [JSON_CHAR_RULE]
     assert r'[^"\\\x7F\x00-\x1F]' in JSON_CHAR_RULE  # llama.cpp's json-schema-to-grammar
+
+
+@pytest.mark.parametrize(("spaced", "free"), [(False, False), (True, False), (True, True)])
+def test_every_backend_gets_the_budget_its_shape_fits_in(spaced: bool, free: bool) -> None:
+    """A constrained decode asks the model for the shape's budget (doubled where the backend's
+    grammar may add a space after each token: llama.cpp, OpenAI-compatible servers); a free
+    decode asks for the task's max_new_tokens."""
+    from bakeoff.models.base import Generation
+    from bakeoff.prompting.demos import FixedDemos
+    from bakeoff.prompting.layout import PromptLayout
+    from bakeoff.prompting.strategies import PromptCandidate, PromptSettings
+    from bakeoff.task.spec import TaskSpec
+
+    schema = {**ANSWER, "properties": {"answer": {"type": "string", "maxLength": 10}}}
+    task = TaskSpec.model_validate(
+        {
+            "name": "t",
+            "kind": "generation",
+            "data": {"file": "x.jsonl"},
+            "fields": {"input": "q", "output": "a"},
+            "output": {"json_schema": schema},
+            "generation": {"max_new_tokens": 4},
+        }
+    )
+
+    class BudgetLM:
+        name, n_parameters, has_chat_template = "budget", 1, False
+        shape_spaced = spaced
+
+        def __init__(self) -> None:
+            self.asked: list[int] = []
+
+        def count_tokens(self, text: str) -> int:
+            return len(text.split())
+
+        def generate(self, prompts: list[str], **kwargs: object) -> list[Generation]:
+            self.asked.append(int(kwargs["max_new_tokens"]))  # type: ignore[call-overload]
+            return [Generation('{"answer": "x"}', 1, 1) for _ in prompts]
+
+    lm = BudgetLM()
+    settings = PromptSettings(decode="free" if free else "score")
+    layout = PromptLayout("plain", "Answer as JSON.")
+    candidate = PromptCandidate(task, lm, layout, FixedDemos([]), settings)  # type: ignore[arg-type]
+    candidate.predict([Example("0", "q0", references=("a0",))])
+    longest = task.output.longest_bytes  # type: ignore[union-attr]
+    assert longest is not None and longest > 4
+    expected = 4 if free else (2 if spaced else 1) * longest + 1
+    assert lm.asked == [expected]

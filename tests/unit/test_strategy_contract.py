@@ -110,5 +110,5 @@ def test_a_reload_runs_on_the_device_asked(name: str, tmp_path: Path, tiny_model
         _, on_gpu = load_candidate(tmp_path / "artifact", device="cuda")
         assert weights_device(on_gpu) == "cuda:0"
     else:
-        with pytest.raises(BakeoffError, match="--device cuda.*--device cpu"):
+        with pytest.raises(BakeoffError, match=r"--device cuda.*--device cpu"):
             load_candidate(tmp_path / "artifact", device="cuda")

@@ -105,8 +105,8 @@ class HFCausalLM:
     """A causal LM run by transformers in this process."""
 
     # its constrained decoding is llguidance's compact JSON grammar, so a shape's byte bound
-    # (task/output_bounds.py) holds and decodes get the budget their shape fits in
-    shape_bounds_hold = True
+    # (task/output_bounds.py) holds: decodes get the budget their shape fits in, not doubled
+    shape_spaced = False
 
     def __init__(self, model: Any, tokenizer: Any, name: str, *, max_batch_tokens: int = 2048):
         self.model = model.eval()

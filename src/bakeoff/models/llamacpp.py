@@ -57,7 +57,6 @@ class LlamaCppLM:
     # its JSON-Schema converter puts at most one optional space after a token, so a
     # constrained decode gets the budget its shape fits in, doubled (the converter ignores an
     # integer's minimum/maximum: there the bound may not hold; never below max_new_tokens)
-    shape_bounds_hold = True
     shape_spaced = True
 
     def __init__(self, llm: Any, name: str):

@@ -74,6 +74,11 @@ def parse_name(name: str) -> tuple[str, str]:
 
 
 class OpenAILM:
+    # the server's grammar is not ours: the budget is doubled as for llama.cpp's converter
+    # (one optional space after each token), so a server of that family never cuts an output
+    # before its shape is complete; a stricter grammar ends the output sooner by itself
+    shape_spaced = True
+
     def __init__(self, client: Any, model: str, base_url: str, options: BackendOptions):
         self.client = client
         self.model = model
