@@ -13,6 +13,7 @@ from bakeoff.finetuning.batching import length_grouped_batches
 from bakeoff.finetuning.config import TrainConfig
 from bakeoff.finetuning.schedule import MIN_EXAMPLES, fit_to_budget, plan_schedule
 from bakeoff.finetuning.trainer import Evaluation, overfitting_warning, train
+from bakeoff.strategy_registry import resolve
 
 
 class ScriptedJob:
@@ -70,7 +71,7 @@ CONFIG = TrainConfig(
     precision="fp32",
     eval_at_start=False,
 )
-LORA_DEFAULTS = {"lr": 2e-4, "epochs": 2.0}
+LORA_DEFAULTS = resolve("lora").main.training_defaults  # the registered method's
 
 
 def test_batches_cover_every_row_once_and_group_lengths() -> None:
@@ -160,6 +161,12 @@ def test_a_40_row_3_class_task_gets_at_least_the_floor_of_steps() -> None:
     assert large.eval_rows == 200 and large.eval_every == 100
     many = plan_schedule(TrainConfig(), LORA_DEFAULTS, rows=616, classes=77, validation_rows=600)
     assert many.steps == 77 * 32 // 8  # 32 examples per class
+    # more than 20 classes: the label names are learnt from the rows, at LoRA's higher rate
+    assert many.lr == 1e-3 and "more than 20 classes (77)" in many.reasons["lr"]
+    mine = plan_schedule(
+        TrainConfig(lr=3e-4), LORA_DEFAULTS, rows=616, classes=77, validation_rows=9
+    )
+    assert mine.lr == 3e-4  # yours wins
 
 
 def test_explicit_settings_win_over_the_schedule() -> None:

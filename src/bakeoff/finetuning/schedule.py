@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from bakeoff.finetuning.config import TrainConfig
+from bakeoff.finetuning.label_list import LONG_LABEL_LIST
 
 MIN_EXAMPLES = 1200  # examples seen at the least (150 steps at batch 8)
 EXAMPLES_PER_CLASS = 32  # … and at least this many per class (Banking77: 2,464)
@@ -117,17 +118,21 @@ def plan_schedule(
         warmup = max(1, int(steps * WARMUP_RATIO))
         reasons["warmup_steps"] = f"{WARMUP_RATIO:g} of the steps, then linear decay to 0"
 
-    base_lr = float(defaults.get("lr", 2e-4))
+    base_lr, which = float(defaults.get("lr", 2e-4)), "the method's default"
+    if classes > LONG_LABEL_LIST and "lr_many_classes" in defaults:
+        # the prompt leaves the label list out: the label names are learnt from the rows
+        base_lr = float(defaults["lr_many_classes"])
+        which = f"the method's rate for more than {LONG_LABEL_LIST} classes ({classes})"
     if cfg.lr is not None:
         lr = cfg.lr
         reasons["lr"] = "set by you"
     elif per_step == REFERENCE_BATCH:
         lr = base_lr
-        reasons["lr"] = f"the method's default at {REFERENCE_BATCH} examples a step"
+        reasons["lr"] = f"{which} at {REFERENCE_BATCH} examples a step"
     else:
         lr = base_lr * math.sqrt(per_step / REFERENCE_BATCH)
         reasons["lr"] = (
-            f"the method's {base_lr:g} × √({per_step}/{REFERENCE_BATCH}) for {per_step} "
+            f"{which}, {base_lr:g} × √({per_step}/{REFERENCE_BATCH}) for {per_step} "
             "examples a step (square-root scaling for Adam)"
         )
 
