@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
+
+from learning_curves import run_cell
 
 from bakeoff.precision import machine_summary
 
@@ -133,22 +132,15 @@ def main() -> None:
     if args.out.exists():
         cells = json.loads(args.out.read_text(encoding="utf-8")).get("cells", {})
     for dataset in args.dataset:
-        folder = OUT / dataset
-        folder.mkdir(parents=True, exist_ok=True)
         text = experiment_yaml(dataset, args.strategies, args.train_sizes, args.test_size, args)
-        (folder / "experiment.yaml").write_text(text, encoding="utf-8")
-        started = time.perf_counter()
-        bakeoff = str(Path(sys.executable).parent / "bakeoff")
-        command = [bakeoff, "run", str(folder / "experiment.yaml"), "--out", str(folder), "--quiet"]
-        subprocess.run(command, check=True)
-        data = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+        data = run_cell(OUT / dataset, text)
         runs = [summarise(run, machine["cpu"]) for run in data["runs"]]
         earlier = cells.get(dataset, {})
         latest = {(r["candidate"], r["train_size"]): r for r in earlier.get("runs", [])}
         latest.update({(r["candidate"], r["train_size"]): r for r in runs})  # the newest wins
         cells[dataset] = {
             "test_rows": args.test_size,
-            "wall_seconds": (earlier.get("wall_seconds") or 0) + time.perf_counter() - started,
+            "wall_seconds": (earlier.get("wall_seconds") or 0) + data["wall_seconds"],
             "runs": list(latest.values()),
         }
         args.out.write_text(

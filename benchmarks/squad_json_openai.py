@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 from pathlib import Path
 
+from learning_curves import run_cell
 from openai_concurrency import llama_server
 
 from bakeoff.precision import machine_summary
@@ -53,14 +52,9 @@ def main() -> None:
         "--out", type=Path, default=REPO / "benchmarks/results/squad_json_openai.json"
     )
     args = parser.parse_args()
-    OUT.mkdir(parents=True, exist_ok=True)
     with llama_server(args.threads) as url:
-        (OUT / "experiment.yaml").write_text(experiment_yaml(url, args.rows), encoding="utf-8")
-        bakeoff = str(Path(sys.executable).parent / "bakeoff")
-        command = [bakeoff, "run", str(OUT / "experiment.yaml"), "--out", str(OUT), "--quiet"]
         # the model's name holds the server's port, which changes each time: no resume
-        subprocess.run(command, check=True)
-    data = json.loads((OUT / "results.json").read_text(encoding="utf-8"))
+        data = run_cell(OUT, experiment_yaml(url, args.rows))
     rows = []
     for run in data["runs"]:
         metrics = {m: run["metrics"][m] for m in METRICS if m in run["metrics"]}
