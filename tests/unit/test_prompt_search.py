@@ -33,6 +33,7 @@ class ListenerLM:
     name = "listener"
     n_parameters = 1
     has_chat_template = False
+    shape_spaced = False
 
     def __init__(self) -> None:
         self.requests: list[str] = []

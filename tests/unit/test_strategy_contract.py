@@ -112,3 +112,31 @@ def test_a_reload_runs_on_the_device_asked(name: str, tmp_path: Path, tiny_model
     else:
         with pytest.raises(BakeoffError, match=r"--device cuda.*--device cpu"):
             load_candidate(tmp_path / "artifact", device="cuda")
+
+
+@pytest.mark.parametrize("name", ["lora", "prompt-tuning"])
+def test_a_reduced_precision_adapter_reloads_to_the_scores_of_its_run(
+    name: str, tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    """A run that scored in bf16 reloads its base in bf16 directly (never a whole fp32 copy
+    first) and scores the test rows as the run did."""
+    import torch
+
+    task = load_task(make_task(tmp_path))
+    splits = load_splits(task)
+    lm = HFCausalLM.load(str(tiny_model_dir), inference_precision="bf16")
+    strategy = resolve(name).build(settings_for(name))
+    candidate = strategy.adapt(task, lm, splits.train, splits.validation, RunContext(seed=0))
+    preds = candidate.predict(splits.test)
+    candidate.save(tmp_path / "artifact")
+
+    _, reloaded = load_candidate(tmp_path / "artifact")
+    base = reloaded.prompt.model  # type: ignore[attr-defined]
+    assert base.inference_precision == "bf16" and base.weights_reduced
+    tuned = ("lora_", "prompt_encoder")  # the trained weights stay fp32
+    frozen = [p for n, p in base.model.named_parameters() if not any(t in n for t in tuned)]
+    assert {p.dtype for p in frozen} == {torch.bfloat16}
+    again = reloaded.predict(splits.test)
+    assert [p.output for p in again] == [p.output for p in preds]
+    for a, b in zip(preds, again, strict=True):
+        assert b.probabilities == pytest.approx(a.probabilities, abs=1e-4)

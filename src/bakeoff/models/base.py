@@ -35,6 +35,9 @@ class Generation:
 class LanguageModel(Protocol):
     name: str
     n_parameters: int
+    # the backend's grammar may put a space after each token of a shaped output, so a complete
+    # output can take twice the tokens (llama.cpp's and servers' JSON-Schema converters)
+    shape_spaced: bool
 
     @property
     def has_chat_template(self) -> bool: ...

@@ -192,8 +192,7 @@ class PromptCandidate:
         max_new = spec.max_new_tokens if self.task.kind == "generation" else 8
         shape = self.task.output if self.settings.decode != "free" else None
         if shape is not None:  # a complete output fits in (spaced: the grammar may add spaces)
-            spaced = getattr(self.model, "shape_spaced", False)
-            max_new = shape.token_budget(max_new, spaced=spaced)
+            max_new = shape.token_budget(max_new, spaced=self.model.shape_spaced)
         gens = self.model.generate(
             prompts, max_new_tokens=max_new, stop=spec.stop, progress=progress, constraint=shape
         )
