@@ -25,14 +25,11 @@ def _tuned_model(
         return lm
     from peft import PeftModel
 
+    lm = HFCausalLM.load(manifest["model"], device=device)
     dtype = DTYPES.get(manifest.get("inference_precision", "fp32"), torch.float32)
     reduced = dtype != torch.float32
-    # as in the run: a bf16 (or fp16) frozen base, fp32 adapter weights — the base read in
-    # that precision directly, never whole in fp32 first
-    lm = HFCausalLM.load(manifest["model"], device=device, dtype=str(dtype).removeprefix("torch."))
-    if reduced:
-        lm.model.to(dtype)  # buffers too (rotary frequencies), as the run's tuned copy cast them
-        lm.weights_reduced = True
+    if reduced:  # as in the run: a bf16 (or fp16) frozen base, fp32 adapter weights
+        lm = lm.copy(dtype)
         lm.inference_dtype = dtype
     model = PeftModel.from_pretrained(lm.model, str(folder / "adapter"))
     for name, param in model.named_parameters():
