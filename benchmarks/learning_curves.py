@@ -142,7 +142,9 @@ def markdown(cells: dict[str, Any], default_cpu: str = "") -> str:
         for strategy in strategies:
             row = []
             for cell in mine:
-                runs = [r for r in cell["runs"] if r["strategy"] == strategy]
+                runs = sorted(
+                    (r for r in cell["runs"] if r["strategy"] == strategy), key=lambda r: r["seed"]
+                )
                 if not runs:
                     row.append("—")
                     continue
