@@ -118,8 +118,8 @@ def test_a_reload_runs_on_the_device_asked(name: str, tmp_path: Path, tiny_model
 def test_a_reduced_precision_adapter_reloads_to_the_scores_of_its_run(
     name: str, tmp_path: Path, tiny_model_dir: Path
 ) -> None:
-    """A run that scored in bf16 reloads its base in bf16 directly (never a whole fp32 copy
-    first) and scores the test rows as the run did."""
+    """A run that scored in bf16 reloads with bf16 frozen weights (its adapter in fp32) and
+    scores the test rows as the run did."""
     import torch
 
     task = load_task(make_task(tmp_path))
