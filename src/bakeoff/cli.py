@@ -18,6 +18,7 @@ from bakeoff.cli_errors import user_errors
 from bakeoff.cli_maintenance import drift, update
 from bakeoff.cli_serve import serve
 from bakeoff.errors import BakeoffError
+from bakeoff.finetuning.config import LORA_TARGET_WORDS
 from bakeoff.strategy_registry import strategy_names
 
 STRATEGY_HELP = (
@@ -164,7 +165,11 @@ def run(
     lora_alpha: Annotated[int, typer.Option(help="LoRA alpha.")] = 16,
     lora_dropout: Annotated[float, typer.Option(help="LoRA dropout.")] = 0.05,
     lora_targets: Annotated[
-        str, typer.Option(help="LoRA target modules (a,b,…) or auto.")
+        str,
+        typer.Option(
+            help="LoRA layers: names (a,b,…), attention, all-linear, or auto (all-linear "
+            "above 20 classes, else attention)."
+        ),
     ] = "auto",
     virtual_tokens: Annotated[int, typer.Option(help="Prompt tuning: soft-prompt length.")] = 16,
     search_calls: Annotated[
@@ -272,7 +277,9 @@ def run(
                 "r": lora_r,
                 "dropout": lora_dropout,
                 "alpha": lora_alpha,
-                "target_modules": "auto" if lora_targets == "auto" else lora_targets.split(","),
+                "target_modules": lora_targets
+                if lora_targets in LORA_TARGET_WORDS
+                else lora_targets.split(","),
             },
             "prompt_tuning": {"virtual_tokens": virtual_tokens},
             "search": {"max_calls": search_calls},

@@ -57,6 +57,8 @@ class StrategyInfo:
     settings: type[StrictModel] | None = None  # its own options, validated (extra="forbid")
     settings_key: str | None = None  # where those go in an experiment entry, e.g. `lora:`
     training_defaults: Mapping[str, Any] = field(default_factory=dict)  # e.g. {"lr": 2e-4}
+    # (its settings, the task's classes) -> what they resolve to, in words (`--explain`)
+    explain_settings: Callable[[Any, int], str] | None = None
     # the rows its training loop iterates, from its training settings and the train split,
     # when that is not the split's length (encoder-head adds same-label concatenations)
     training_rows: Callable[[dict[str, Any], list[Example]], int] | None = None

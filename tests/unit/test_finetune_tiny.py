@@ -55,6 +55,8 @@ def test_method_trains_saves_and_reloads(
     assert 0 < training["trainable_parameters"] <= training["parameters"]
     if strategy != "full":
         assert training["trainable_parameters"] < training["parameters"] / 5
+    if strategy.startswith("lora"):  # 2 classes: the attention projections
+        assert training["adapted"] == "attention (auto: the attention projections)"
     artifact = Path(run["artifact"])
     weights = (
         "model/model.safetensors" if strategy == "full" else "adapter/adapter_model.safetensors"

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+from safetensors.torch import load_file
 
 from bakeoff.experiment.plan import RunConfig
 from bakeoff.experiment.registry import default_training
@@ -88,10 +89,17 @@ def test_a_long_label_list_leaves_the_trained_prompt(tmp_path: Path, tiny_model_
     code, output = invoke(*args, "--explain")
     assert code == 0, output
     assert "leaves out its list of 25 labels (more than 20 labels)" in " ".join(output.split())
+    # LoRA adapts every linear layer above 20 classes (tests/unit/test_lora_targets.py)
+    assert "adapted: all-linear (auto: every linear layer for more than 20 classes (25)" in (
+        " ".join(output.split())
+    )
     code, output = invoke(*args, "--quiet")
     assert code == 0, output
     run = json.loads((out / "results.json").read_text())["runs"][0]
     assert "25 labels" in run["training"]["prompt"]
+    assert run["training"]["adapted"].startswith("all-linear (auto:")
+    adapter = Path(run["artifact"]) / "adapter" / "adapter_model.safetensors"
+    assert any("down_proj.lora_A" in k for k in load_file(adapter))
     instruction = run["candidate"]["instruction"]
     assert instruction == "The topic of a message. Answer with the topic."
     assert "topic 3" not in run["candidate"]["example_prompt"]

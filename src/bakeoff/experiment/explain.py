@@ -24,6 +24,7 @@ class PlannedTraining:
     schedule: Schedule
     budget_minutes: float | None  # the schedule is cut to fit once steps 2–6 are timed
     prompt_note: str | None = None  # the paired prompt's label list left out, and why
+    adapted: str | None = None  # what its own settings resolve to (lora: the layers), and why
 
 
 def planned_trainings(experiment: Experiment) -> list[PlannedTraining]:
@@ -53,7 +54,11 @@ def planned_training(run: RunConfig, splits: Splits, task: TaskSpec) -> PlannedT
         validation_rows=len(splits.validation),
     )
     note = label_list_reason(cfg.label_list, task) if resolved.uses_prompt else None
-    return PlannedTraining(run, rows, schedule, cfg.max_minutes, note)
+    adapted = None
+    if info.explain_settings is not None and info.settings is not None and info.settings_key:
+        own = info.settings.model_validate(training.get(info.settings_key, {}))
+        adapted = info.explain_settings(own, classes)
+    return PlannedTraining(run, rows, schedule, cfg.max_minutes, note, adapted)
 
 
 def explain_lines(planned: PlannedTraining) -> list[str]:
@@ -67,6 +72,8 @@ def explain_lines(planned: PlannedTraining) -> list[str]:
     lines += [f"  {name}: {why}" for name, why in s.reasons.items()]
     if planned.prompt_note is not None:
         lines.append(f"  prompt: {planned.prompt_note}")
+    if planned.adapted is not None:
+        lines.append(f"  adapted: {planned.adapted}")
     if planned.budget_minutes is not None:
         lines.append(
             f"  budget: at most {planned.budget_minutes:g} minutes — steps 2–6 are timed and "

@@ -134,8 +134,12 @@ class CausalFineTune:
             resolved.name, method, prompt_strategy, config, method_settings, own.training_defaults
         )
 
-    def _make_trainable(self, base: torch.nn.Module, init_ids: list[int]) -> torch.nn.Module:
-        model = self.method.make_trainable(base, settings=self.settings, init_ids=init_ids)
+    def _make_trainable(
+        self, base: torch.nn.Module, init_ids: list[int], classes: int
+    ) -> torch.nn.Module:
+        model = self.method.make_trainable(
+            base, settings=self.settings, init_ids=init_ids, classes=classes
+        )
         return _upcast_trainable(model)
 
     def adapt(
@@ -170,7 +174,8 @@ class CausalFineTune:
         if fitted is not None:  # trains and evaluates uncalibrated, refitted after training
             candidate.settings = candidate.settings.model_copy(update={"prior": None})
         init_ids = lm.encode_continuation(candidate.layout.instruction or task.name)
-        lm.model = self._make_trainable(lm.model, init_ids)
+        classes = len(task.label_names) if task.kind == "classification" else 0
+        lm.model = self._make_trainable(lm.model, init_ids, classes)
         if ctx.warm_start is not None:
             load_warm_start(lm.model, ctx.warm_start, self.method)
         soft_prompt = self.method.soft_prompt
@@ -192,7 +197,7 @@ class CausalFineTune:
         if reduced and not keep_reduced:  # predict on the exact fp32 base, as the prompts do
             trained = {name: p.detach().float() for name, p in job.trainable_state().items()}
             lm.model = job.module = None  # free the reduced copy before making the fp32 one
-            lm.model = self._make_trainable(model.copy().model, init_ids)
+            lm.model = self._make_trainable(model.copy().model, init_ids, classes)
             lm.weights_reduced = False
             job.module = lm.model
             job.load_trainable_state(trained)
@@ -203,4 +208,6 @@ class CausalFineTune:
         summary = training_summary(report, model.n_parameters, trainable_parameters(lm.model))
         if label_list_note is not None:
             summary["prompt"] = label_list_note
+        if self.method.explain_settings is not None and self.settings is not None:
+            summary["adapted"] = self.method.explain_settings(self.settings, classes)
         return TunedCandidate(candidate, self.method, summary)

@@ -10,8 +10,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-# (model, settings=..., init_ids=...) -> the model with trainable weights
+# (model, settings=..., init_ids=..., classes=...) -> the model with trainable weights
 MakeTrainable = Callable[..., Any]
+# (settings, classes) -> what the settings resolve to for a task of that many classes, in words
+ExplainSettings = Callable[[Any, int], str]
 
 
 @dataclass(frozen=True)
@@ -21,3 +23,4 @@ class CausalMethod:
     frozen_base: bool = True  # False: every weight trains (no bf16 frozen copy)
     soft_prompt: bool = False  # virtual tokens inside forward(): no prefix cache, full logits
     adapter: bool = True  # saved as a PEFT adapter (else as a whole model)
+    explain_settings: ExplainSettings | None = None  # shown by --explain, kept in the record

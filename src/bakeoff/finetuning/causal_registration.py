@@ -43,6 +43,7 @@ def register_causal_method(
             settings=settings,
             settings_key=settings_key,
             training_defaults=training_defaults,
+            explain_settings=method.explain_settings,
             takes_prompt=True,
         )
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, field_validator
 
@@ -68,11 +68,22 @@ class TrainConfig(StrictModel):
         return dump
 
 
+LoraTargetWord = Literal["auto", "attention", "all-linear"]
+LORA_TARGET_WORDS: tuple[str, ...] = get_args(LoraTargetWord)
+
+
 class LoraSettings(StrictModel):
     r: int = Field(default=8, ge=1, le=1024)
     alpha: int = Field(default=16, ge=1)
     dropout: float = Field(default=0.05, ge=0, lt=1)
-    target_modules: list[str] | Literal["auto"] = "auto"
+    target_modules: list[str] | LoraTargetWord = Field(
+        default="auto",
+        description=(
+            "The layers to adapt: names, `attention` (the attention projections), `all-linear` "
+            "(every linear layer but the LM head) or auto = all-linear above 20 classes, "
+            "attention otherwise."
+        ),
+    )
 
 
 class PromptTuningSettings(StrictModel):

@@ -17,8 +17,11 @@ def linear_layer_names(model: torch.nn.Module) -> list[str]:
 
 
 def lora_targets(model: torch.nn.Module, requested: list[str] | str) -> list[str]:
+    """The layer names to adapt: `attention`, `all-linear` or names of `model`'s own."""
     available = linear_layer_names(model)
-    if requested == "auto":
+    if requested == "all-linear":
+        return available
+    if requested == "attention":
         found = [n for n in ATTENTION_PROJECTIONS if n in available]
         return found or available
     unknown = [n for n in requested if n not in available]
