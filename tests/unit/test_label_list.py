@@ -98,6 +98,7 @@ def test_a_long_label_list_leaves_the_trained_prompt(tmp_path: Path, tiny_model_
     run = json.loads((out / "results.json").read_text())["runs"][0]
     assert "25 labels" in run["training"]["prompt"]
     assert run["training"]["adapted"].startswith("all-linear (auto:")
+    assert "adapted: all-linear (auto:" in (out / "report.md").read_text()
     adapter = Path(run["artifact"]) / "adapter" / "adapter_model.safetensors"
     assert any("down_proj.lora_A" in k for k in load_file(adapter))
     instruction = run["candidate"]["instruction"]

@@ -201,10 +201,13 @@ def describe_schedule(training: dict[str, Any]) -> str:
     s = training.get("schedule")
     if not s:
         return ""
-    return (
+    line = (
         f"{s['steps']} steps ({s['epochs']:g} epochs), lr {s['lr']:.2g}, validated every "
         f"{s['eval_every']} steps on {s['eval_rows']} rows — {s['reasons']['steps']}"
     )
+    if training.get("adapted"):  # lora: which layers, and why
+        line += f"; adapted: {training['adapted']}"
+    return line
 
 
 def describe_stopping(training: dict[str, Any]) -> str:
