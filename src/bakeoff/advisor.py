@@ -345,6 +345,7 @@ FLAG_MEANINGS = {
     "collapsed": "predicts one class for every validation row",
     "diverging": "its train loss rose evaluation after evaluation",
     "no-gain": "training never beat the starting weights on validation",
+    "flat-validation": "its validation score never moved, so nothing chose when to stop",
 }
 
 

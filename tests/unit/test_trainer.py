@@ -1,5 +1,5 @@
 """The shared training loop on a scripted job: early stopping, best restore, exact resume, the
-schedule chosen by data size, and the collapse / no-gain flags."""
+schedule chosen by data size, and the collapse / no-gain / flat-validation flags."""
 
 from __future__ import annotations
 
@@ -199,6 +199,22 @@ def test_the_starting_weights_are_scored_and_kept_when_training_never_beats_them
     for name, value in job.trainable_state().items():
         assert torch.equal(value, start[name])
     assert report.schedule["steps"] == 36 and "set by you" in report.schedule["reasons"]["steps"]
+
+
+def test_a_validation_score_that_never_moves_keeps_the_trained_weights() -> None:
+    """E2E NLG headed by exact match scored 0 at every step: a tie everywhere would have kept
+    step 0, the untrained weights; the run keeps its last ones and says why."""
+    job = ScriptedJob(scores=[0.0])
+    start = {k: v.clone() for k, v in job.trainable_state().items()}
+    config = CONFIG.model_copy(update={"eval_at_start": True, "patience": 3})
+    report = train(job, config, seed=0)
+    assert len(report.history) >= 3 and report.best_step == report.history[-1]["step"]
+    assert report.best_step == report.steps > 0
+    assert "flat-validation" in report.flags and "no-gain" not in report.flags
+    assert any("0 at every evaluation" in w for w in report.warnings)
+    assert any(not torch.equal(v, start[k]) for k, v in job.trainable_state().items())
+    moving = train(ScriptedJob(scores=[0.0, 0.0, 0.1]), config, seed=0)
+    assert "flat-validation" not in moving.flags
 
 
 def test_collapse_is_flagged_when_the_kept_weights_predict_one_class() -> None:

@@ -87,7 +87,7 @@ def candidates(task: TaskSpec, runs: list[RunRecord]) -> list[dict[str, Any]]:
                 "ci_high": primary.metrics[metric]["ci_high"],
                 "seeds": sorted({m.seed for m in members}),
                 "wordings": sorted({m.wording for m in members}),
-                # training flags of any member run (collapsed, diverging, overfitting, no-gain)
+                # training flags of any member run (collapsed, diverging, overfitting, no-gain, …)
                 "flags": sorted({f for m in members for f in (m.training or {}).get("flags", [])}),
             }
         )

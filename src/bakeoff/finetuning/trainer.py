@@ -79,7 +79,8 @@ class TrainReport:
     processes: int = 1  # data-parallel processes (torchrun / accelerate launch)
     resumed_from_step: int | None = None
     warnings: list[str] = field(default_factory=list)
-    flags: list[str] = field(default_factory=list)  # collapsed, diverging, overfitting, no-gain
+    # collapsed, diverging, overfitting, no-gain, flat-validation
+    flags: list[str] = field(default_factory=list)
     schedule: dict[str, Any] = field(default_factory=dict)  # Schedule.as_dict(): what and why
     stopping: dict[str, Any] = field(default_factory=dict)  # how noisy the stopping signal was
     attention: dict[str, int] = field(default_factory=dict)  # batches per kernel (step_speed.py)
@@ -174,6 +175,18 @@ def collapse_warning(history: list[dict[str, float]], best_step: int | None) -> 
         )
     steps = ", ".join(str(int(h["step"])) for h in one)
     return f"predicted one class for every validation row at step {steps}; step {best_step} kept"
+
+
+def flat_validation_warning(history: list[dict[str, float]]) -> str | None:
+    """Every evaluation (three or more) gave the same validation score: no signal to stop by."""
+    values = {h["val_metric"] for h in history}
+    if len(history) < 3 or len(values) > 1:
+        return None
+    return (
+        f"the validation metric was {values.pop():g} at every evaluation: early stopping had "
+        "nothing to choose by, so the last weights are kept — give the task a metric that "
+        "moves with quality (`metrics:`, headline first)"
+    )
 
 
 def stopping_noise(
@@ -400,6 +413,11 @@ def train(
             loop["epoch"] += 1
             loop["batch"] = 0
 
+    flat = flat_validation_warning(report.history)
+    if flat is not None:  # a tie everywhere would keep step 0, the untrained weights
+        report.best_step = int(report.history[-1]["step"])
+        best = None
+        _flag(report, "flat-validation", flat)
     if best is not None and report.best_step != loop["step"]:
         job.load_trainable_state(best)
     report.schedule = schedule.as_dict()
