@@ -184,8 +184,8 @@ def flat_validation_warning(history: list[dict[str, float]]) -> str | None:
         return None
     return (
         f"the validation metric was {values.pop():g} at every evaluation: early stopping had "
-        "nothing to choose by, so the last weights are kept — give the task a metric that "
-        "moves with quality (`metrics:`, headline first)"
+        "nothing to choose by, and a tie keeps the earliest step (the starting weights) — give "
+        "the task a metric that moves with quality (`metrics:`, headline first)"
     )
 
 
@@ -413,11 +413,7 @@ def train(
             loop["epoch"] += 1
             loop["batch"] = 0
 
-    flat = flat_validation_warning(report.history)
-    if flat is not None:  # a tie everywhere would keep step 0, the untrained weights
-        report.best_step = int(report.history[-1]["step"])
-        best = None
-        _flag(report, "flat-validation", flat)
+    _flag(report, "flat-validation", flat_validation_warning(report.history))
     if best is not None and report.best_step != loop["step"]:
         job.load_trainable_state(best)
     report.schedule = schedule.as_dict()
