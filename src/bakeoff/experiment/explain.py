@@ -45,7 +45,7 @@ def planned_training(run: RunConfig, splits: Splits, task: TaskSpec) -> PlannedT
     training = run.settings["training"]
     cfg = TrainConfig.model_validate(training["train"])
     rows = info.training_rows(training, splits.train) if info.training_rows else len(splits.train)
-    classes = len(task.label_names) if task.kind == "classification" else 0
+    classes = task.classes
     schedule = plan_schedule(
         cfg,
         info.training_defaults,

@@ -174,7 +174,7 @@ class CausalFineTune:
         if fitted is not None:  # trains and evaluates uncalibrated, refitted after training
             candidate.settings = candidate.settings.model_copy(update={"prior": None})
         init_ids = lm.encode_continuation(candidate.layout.instruction or task.name)
-        classes = len(task.label_names) if task.kind == "classification" else 0
+        classes = task.classes
         lm.model = self._make_trainable(lm.model, init_ids, classes)
         if ctx.warm_start is not None:
             load_warm_start(lm.model, ctx.warm_start, self.method)

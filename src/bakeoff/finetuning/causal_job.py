@@ -46,7 +46,7 @@ class CausalJob:
         self.answer_logits_only = answer_logits_only
         self.module = lm.model
         self.validation, self.validation_rows = validation, len(validation)
-        self.classes = len(task.label_names) if task.kind == "classification" else 0
+        self.classes = task.classes
         self.train_probe = random.Random(seed).sample(train, min(len(train), 256))
         prompts = candidate.prompts([ex.text for ex in train])
         self.rows: list[tuple[list[int], list[int]]] = []

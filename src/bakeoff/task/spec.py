@@ -216,6 +216,11 @@ class TaskSpec(StrictModel):
     def label_names(self) -> list[str]:
         return [label.name for label in self.labels or []]
 
+    @property
+    def classes(self) -> int:
+        """Its number of labels; 0 for generation (what schedules and LoRA's layers read)."""
+        return len(self.label_names) if self.kind == "classification" else 0
+
     def resolve(self, path: Path | None) -> Path | None:
         """A data path relative to the task file's folder."""
         if path is None:
