@@ -184,8 +184,9 @@ def flat_validation_warning(history: list[dict[str, float]]) -> str | None:
         return None
     return (
         f"the validation metric was {values.pop():g} at every evaluation: early stopping had "
-        "nothing to choose by, and a tie keeps the earliest step (the starting weights) — give "
-        "the task a metric that moves with quality (`metrics:`, headline first)"
+        "nothing to choose by, so the last weights are kept (the tie rule would keep the "
+        "starting ones) — give the task a metric that moves with quality (`metrics:`, headline "
+        "first)"
     )
 
 
@@ -414,6 +415,9 @@ def train(
             loop["batch"] = 0
 
     _flag(report, "flat-validation", flat_validation_warning(report.history))
+    if "flat-validation" in report.flags:  # no signal: the trained weights, not step 0's
+        report.best_step = int(report.history[-1]["step"])
+        best = None
     if best is not None and report.best_step != loop["step"]:
         job.load_trainable_state(best)
     report.schedule = schedule.as_dict()
