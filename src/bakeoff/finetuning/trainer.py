@@ -414,10 +414,11 @@ def train(
             loop["epoch"] += 1
             loop["batch"] = 0
 
-    _flag(report, "flat-validation", flat_validation_warning(report.history))
-    if "flat-validation" in report.flags:  # no signal: the trained weights, not step 0's
+    flat = flat_validation_warning(report.history)
+    if flat is not None:  # a tie everywhere would keep step 0, the untrained weights
         report.best_step = int(report.history[-1]["step"])
         best = None
+        _flag(report, "flat-validation", flat)
     if best is not None and report.best_step != loop["step"]:
         job.load_trainable_state(best)
     report.schedule = schedule.as_dict()
