@@ -3,9 +3,10 @@
     .venv/bin/python benchmarks/llamacpp_vs_transformers.py --rows 200
 
 SmolLM2-135M (the same Q4_1 GGUF: llama.cpp runs it quantised, transformers dequantised to
-fp32), SST-2, zero-shot and 8-shot (plain, random demos). llama.cpp runs twice: many rows per
-decode (the default) and one row at a time (the code before). The JSON holds rows/s of each
-side, its accuracy and how often its predictions agree with the transformers backend.
+fp32), SST-2, zero-shot and 8-shot (plain, random demos). llama.cpp runs three ways: many rows
+per decode (the default), one row at a time (the code before), and on the GGUF re-encoded as
+F16 (`llama.cpp:smollm2-135m-instruct:f16`). The JSON holds rows/s of each side, its accuracy
+and how often its predictions agree with the transformers backend.
 """
 
 from __future__ import annotations
@@ -38,12 +39,13 @@ def main() -> None:
     splits = load_splits(task, limit_test=args.rows)
     gold = [ex.label for ex in splits.test]
     transformers = load_model("smollm2-135m-instruct")
-    llama = load_model(
-        "llama.cpp:smollm2-135m-instruct", BackendOptions(threads=args.threads, context=2048)
-    )
-    # llama.cpp twice: many rows per decode (the default) and one row at a time (before)
+    options = BackendOptions(threads=args.threads, context=2048)
+    llama = load_model("llama.cpp:smollm2-135m-instruct", options)
+    llama_f16 = load_model("llama.cpp:smollm2-135m-instruct:f16", options)
+    # llama.cpp: many rows per decode (the default), one row at a time (before), and F16
     sides = {"transformers": (transformers, True), "llama.cpp": (llama, True)}
     sides["llama.cpp_one_row_at_a_time"] = (llama, False)
+    sides["llama.cpp_f16"] = (llama_f16, True)
     runs = []
     for shots in (0, 8):
         settings = PromptSettings(shots=shots, demos="random", format="plain")
@@ -65,6 +67,10 @@ def main() -> None:
             same = zip(preds, outputs["transformers"], strict=True)
             row[name]["agreement_with_transformers"] = sum(x == y for x, y in same) / len(gold)
         row["agreement"] = row["llama.cpp"]["agreement_with_transformers"]
+        row["agreement_f16"] = row["llama.cpp_f16"]["agreement_with_transformers"]
+        row["llama_cpp_f16_speedup_vs_q4_1"] = (
+            row["llama.cpp_f16"]["rows_per_second"] / row["llama.cpp"]["rows_per_second"]
+        )
         row["llama_cpp_speedup_vs_one_row"] = (
             row["llama.cpp"]["rows_per_second"]
             / row["llama.cpp_one_row_at_a_time"]["rows_per_second"]

@@ -84,7 +84,8 @@ def run(
         str,
         typer.Option(
             help="Bundled name, local folder, .gguf file or hub id (transformers); "
-            "llama.cpp:NAME-or-GGUF; openai:MODEL@BASE_URL (docs/models.md)."
+            "llama.cpp:NAME-or-GGUF[:f16|bf16|q8_0|f32, re-encoded once]; "
+            "openai:MODEL@BASE_URL (docs/models.md)."
         ),
     ] = "smollm2-135m-instruct",
     demos: Annotated[

@@ -4,6 +4,7 @@ zero-shot + few-shot bake-off through `bakeoff run`, agreeing with the transform
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bakeoff.cli import app
+from bakeoff.errors import BakeoffError
 from bakeoff.models.backends import BackendOptions, load_model
 from bakeoff.models.base import ScoreRequest
 from tests.conftest import (
@@ -123,3 +125,45 @@ def test_bakeoff_run_through_llamacpp(tmp_path: Path) -> None:
     # no row where both backends are sure (> 0.7: 0.2 from a tie, 2.4x the worst |Δp|) may differ.
     assert all(share >= 0.8 for share in prediction_agreement(lc, hf))
     assert confident_disagreements(lc, hf, margin=0.2) == [0, 0]
+
+
+def test_f16_reencoding_is_made_once_and_scores_as_transformers_fp32(
+    pair: tuple[Any, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, hf = pair
+    monkeypatch.setenv("BAKEOFF_CACHE", str(tmp_path))
+    options = BackendOptions(threads=2, context=2048)
+    f16 = load_model("llama.cpp:smollm2-135m-instruct:f16", options)
+    made = Path(f16.llm.model_path)
+    assert made.parent == tmp_path / "models"
+    assert re.fullmatch(r"SmolLM2-135M-Instruct\.Q4_1-f16-[0-9a-f]{12}\.gguf", made.name)
+    assert f16.llm.metadata["general.file_type"] == "1"  # LLAMA_FTYPE_MOSTLY_F16
+    assert f16.n_parameters == hf.n_parameters
+    stamp = made.stat().st_mtime_ns
+    again = load_model("llama.cpp:smollm2-135m-instruct:F16", options)
+    assert Path(again.llm.model_path) == made and made.stat().st_mtime_ns == stamp  # cached
+    assert [p.name for p in made.parent.iterdir() if p.name.startswith(".tmp-")] == []
+    # the F16 weights are the Q4_1 weights dequantised, what transformers computes with, and no
+    # activation is quantised (Q4_1's dot products round them to int8: |Δ| up to 0.3 nats,
+    # above). Observed (AMD EPYC) |Δ| ≤ 0.008 nats on these 9 scores; bound 0.05 (6x), far
+    # below a wrong token's whole nats.
+    options_text = (" positive", " negative", " rather positive")
+    requests = [
+        ScoreRequest("Review: a great fun film\nSentiment:", options_text),
+        ScoreRequest("Review: boring and far too long\nSentiment:", options_text),
+        ScoreRequest("Review: it is a film\nSentiment:", options_text),
+    ]
+    for a, b in zip(f16.score(requests), hf.score(requests), strict=True):
+        assert a.logprobs == pytest.approx(b.logprobs, abs=0.05)
+
+
+def test_a_file_llamacpp_cannot_reencode_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BAKEOFF_CACHE", str(tmp_path / "cache"))
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"GGUF" + b"\0" * 60)
+    expected = r"broken\.gguf: llama\.cpp could not re-encode it as q8_0"
+    with pytest.raises(BakeoffError, match=expected):
+        load_model(f"llama.cpp:{broken}:q8_0", BackendOptions(threads=2, context=2048))
+    assert list((tmp_path / "cache" / "models").iterdir()) == []  # no half file, no temp folder

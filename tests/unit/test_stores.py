@@ -19,7 +19,7 @@ from bakeoff.cli import app
 from bakeoff.cli_errors import user_errors
 from bakeoff.cost.clock import timed
 from bakeoff.finetuning.trainer import divergence_warning
-from bakeoff.models.loading import TEMP_PREFIX, sweep_stale_temps
+from bakeoff.models.converted import TEMP_PREFIX, sweep_stale_temps
 from tests.unit.test_cli_run import make_task
 
 

@@ -3,6 +3,7 @@
     smollm2-135m-instruct                     transformers (default; the only one that trains)
     llama.cpp:smollm2-135m-instruct           llama.cpp on the bundled GGUF
     llama.cpp:/models/qwen.Q4_K_M.gguf        llama.cpp on any GGUF file
+    llama.cpp:smollm2-135m-instruct:f16       ... re-encoded as F16 once (models/converted.py)
     openai:MODEL@http://127.0.0.1:8080/v1     any OpenAI-compatible server (vLLM, llama.cpp
                                               server, Ollama, hosted APIs)
 

@@ -31,6 +31,7 @@ from bakeoff.models.base import (
     common_prefix_length,
     cut_at_stop,
 )
+from bakeoff.models.converted import reencoded_gguf, split_gguf_type
 from bakeoff.models.llamacpp_batch import logprobs_at
 from bakeoff.models.registry import resolve
 from bakeoff.task.output import OutputSpec
@@ -44,13 +45,17 @@ JSON_CHAR_RULE = (
 
 
 def gguf_path(name: str) -> Path:
-    source = resolve(name, kind="causal")
+    """The GGUF file a llama.cpp model name runs: `NAME` as it is, `NAME:f16` (or `:bf16`,
+    `:q8_0`, `:f32`) re-encoded once by llama.cpp and cached (models/converted.py)."""
+    base, gguf_type = split_gguf_type(name)
+    source = resolve(base, kind="causal")
     if source.gguf_file is None:
         raise BakeoffError(
             f"model 'llama.cpp:{name}': llama.cpp needs a GGUF file — give a .gguf path or a "
             "bundled model that ships one (see `bakeoff models`)."
         )
-    return Path(source.path) / source.gguf_file
+    path = Path(source.path) / source.gguf_file
+    return path if gguf_type is None else reencoded_gguf(path, gguf_type)
 
 
 class LlamaCppLM:

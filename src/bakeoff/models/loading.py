@@ -1,33 +1,27 @@
 """Load Hugging Face models safely: safetensors only, no remote code unless asked.
 
-GGUF files are dequantised by transformers once and cached as safetensors, so the
-~20 s conversion happens on first use only.
+GGUF files are dequantised by transformers once and cached as safetensors (models/converted.py),
+so the ~20 s conversion happens on first use only.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import os
-import shutil
-import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from unittest import mock
 
-from bakeoff.cache import cache_root
 from bakeoff.errors import BakeoffError
+from bakeoff.models.converted import converted_dir, source_digest, write_converted
 from bakeoff.models.registry import ModelSource
 from bakeoff.precision import configure_threads
 
 
 def _gguf_cache_dir(source: ModelSource) -> Path:
     gguf = Path(source.path) / (source.gguf_file or "")
-    stat = gguf.stat()
-    digest = hashlib.sha256(f"{gguf.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode())
-    return cache_root() / "models" / f"{gguf.stem}-{digest.hexdigest()[:12]}"
+    return converted_dir() / f"{gguf.stem}-{source_digest(gguf)}"
 
 
 @contextlib.contextmanager
@@ -45,31 +39,6 @@ def _gguf_bar_obeys_transformers() -> Iterator[None]:
         yield
 
 
-TEMP_PREFIX = ".tmp-"  # + the writer's pid: a conversion killed midway is swept next time
-
-
-def sweep_stale_temps(folder: Path) -> list[Path]:
-    """Remove the temporary folders of writers that are gone (killed during a conversion)."""
-    removed = []
-    for tmp in folder.glob(f"{TEMP_PREFIX}*"):
-        pid = tmp.name.removeprefix(TEMP_PREFIX).split("-", 1)[0]
-        if pid.isdigit() and _alive(int(pid)):
-            continue
-        shutil.rmtree(tmp, ignore_errors=True)
-        removed.append(tmp)
-    return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _convert_gguf(source: ModelSource, target: Path) -> None:
     """Dequantise a GGUF file into a safetensors folder, atomically."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -81,17 +50,12 @@ def _convert_gguf(source: ModelSource, target: Path) -> None:
     model.hf_quantizer = None  # type: ignore[assignment]  # weights are plain tensors now; allow saving them
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    target.parent.mkdir(parents=True, exist_ok=True)
-    sweep_stale_temps(target.parent)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f"{TEMP_PREFIX}{os.getpid()}-"))
-    try:
+
+    def write(tmp: Path) -> None:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
-        os.replace(tmp, target)
-    except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if not (target / "config.json").exists():
-            raise
+
+    write_converted(target, write)
 
 
 def quiet_transformers() -> None:
