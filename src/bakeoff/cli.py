@@ -169,7 +169,7 @@ def run(
         str,
         typer.Option(
             help="LoRA layers: names (a,b,…), attention, all-linear, or auto (all-linear "
-            "above 20 classes, else attention)."
+            "for classification, attention for generation)."
         ),
     ] = "auto",
     virtual_tokens: Annotated[int, typer.Option(help="Prompt tuning: soft-prompt length.")] = 16,

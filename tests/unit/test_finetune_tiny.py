@@ -53,10 +53,11 @@ def test_method_trains_saves_and_reloads(
     assert schedule["lr"] == 0.01 and schedule["reasons"]["eval_rows"] == "set by you"
     assert training["tokens"] > 0 and training["flops"] > 0 and training["tokens_per_second"] > 0
     assert 0 < training["trainable_parameters"] <= training["parameters"]
-    if strategy != "full":
-        assert training["trainable_parameters"] < training["parameters"] / 5
-    if strategy.startswith("lora"):  # 2 classes: the attention projections
-        assert training["adapted"] == "attention (auto: the attention projections)"
+    if strategy != "full":  # adapters only: on this tiny model rank-8 LoRA on every linear
+        # layer is 40% of the base (8,192 of 20,256), on SmolLM2 1.8%
+        assert training["trainable_parameters"] < training["parameters"] / 2
+    if strategy.startswith("lora"):  # classification: every linear layer
+        assert training["adapted"].startswith("all-linear (auto: every linear layer")
     artifact = Path(run["artifact"])
     weights = (
         "model/model.safetensors" if strategy == "full" else "adapter/adapter_model.safetensors"

@@ -5,6 +5,7 @@ update that, rerun, ends as an uninterrupted one."""
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import sqlite3
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from bakeoff.errors import BakeoffError
 from tests.unit.test_cli_run import invoke, make_task, write_jsonl
 
 GRID = """\
@@ -218,12 +220,17 @@ def test_warm_start_trains_the_champion_on_from_its_own_weights(
 
     # what a warm start loads is exactly the champion's adapter
     artifact = Path(champion["artifact"])
-    model = apply_lora(HFCausalLM.load(str(tiny_model_dir)).model, LoraSettings())
+    base = HFCausalLM.load(str(tiny_model_dir)).model
+    model = apply_lora(copy.deepcopy(base), LoraSettings(), classes=2)
     load_warm_start(model, artifact, LORA_METHOD)
     saved = load_file(artifact / "adapter" / "adapter_model.safetensors")
     loaded = get_peft_model_state_dict(model)
     assert saved.keys() == loaded.keys()
     assert all(torch.equal(saved[k], loaded[k].to(saved[k].dtype)) for k in saved)
+    # a model adapting fewer layers than the champion would drop some of its weights: refused
+    fewer = apply_lora(base, LoraSettings(target_modules="attention"), classes=2)
+    with pytest.raises(BakeoffError, match="belong to layers this model does not adapt"):
+        load_warm_start(fewer, artifact, LORA_METHOD)
 
 
 def _update_runs(out: Path) -> list[dict]:  # type: ignore[type-arg]

@@ -79,9 +79,18 @@ def load_warm_start(model: torch.nn.Module, artifact: Path, method: CausalMethod
     if method.adapter:
         from peft import set_peft_model_state_dict
 
-        set_peft_model_state_dict(
-            model, load_file(artifact / "adapter" / "adapter_model.safetensors")
-        )
+        weights = artifact / "adapter" / "adapter_model.safetensors"
+        loaded = set_peft_model_state_dict(model, load_file(weights))
+        # layers this model does not adapt would be dropped; layers it adapts beyond the
+        # champion's start at LoRA's zero update, i.e. as the champion
+        unexpected = list(getattr(loaded, "unexpected_keys", []))
+        if unexpected:
+            raise BakeoffError(
+                f"{weights}: {len(unexpected)} of its adapter weights belong to layers this "
+                f"model does not adapt (e.g. {unexpected[0]}) — a warm start needs the "
+                "champion's LoRA layers: set `lora: {target_modules: …}` to the layers its "
+                "record's `training.adapted` names"
+            )
     else:
         folder = artifact / "model"
         state: dict[str, torch.Tensor] = {}

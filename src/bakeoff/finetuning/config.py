@@ -80,8 +80,8 @@ class LoraSettings(StrictModel):
         default="auto",
         description=(
             "The layers to adapt: names, `attention` (the attention projections), `all-linear` "
-            "(every linear layer but the LM head) or auto = all-linear above 20 classes, "
-            "attention otherwise."
+            "(every linear layer but the LM head) or auto = all-linear for classification, "
+            "attention for generation."
         ),
     )
 

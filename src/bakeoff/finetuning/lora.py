@@ -1,5 +1,5 @@
-"""lora: low-rank adapters (PEFT) on the attention projections, or on every linear layer above
-20 classes, trained with the paired prompt.
+"""lora: low-rank adapters (PEFT) on every linear layer for classification, on the attention
+projections for generation, trained with the paired prompt.
 
 bakeoff run --task examples/sst2/task.yaml --strategy lora --train-size 1000 --out runs/l
 """
@@ -11,9 +11,6 @@ from typing import Any
 from bakeoff.finetuning.causal_method import CausalMethod
 from bakeoff.finetuning.causal_registration import register_causal_method
 from bakeoff.finetuning.config import LoraSettings
-from bakeoff.finetuning.label_list import LONG_LABEL_LIST
-
-ALL_LINEAR_ABOVE = LONG_LABEL_LIST  # classes; above this `auto` adapts every linear layer
 
 
 def chosen_targets(settings: LoraSettings, classes: int) -> tuple[list[str] | str, str]:
@@ -21,14 +18,15 @@ def chosen_targets(settings: LoraSettings, classes: int) -> tuple[list[str] | st
     requested = settings.target_modules
     if requested != "auto":
         return requested, "set by you"
-    if classes > ALL_LINEAR_ABOVE:
-        # Banking77 at 32/class: 84.8% against 74.0% on the attention projections alone
-        # (docs/finetuning.md); AG News (4 classes) gained 1.3 points, within its seeds' spread
+    if classes > 0:
+        # at 32/class above the attention projections on all four measured tasks: TREC 90.8
+        # against 86.2, SST-2 86.0 against 83.0, AG News 84.1 against 82.8 (three seeds),
+        # Banking77 85.6 against 74.0 (docs/finetuning.md)
         return "all-linear", (
-            f"auto: every linear layer for more than {ALL_LINEAR_ABOVE} classes ({classes}) — "
-            "the label names are learnt from the rows, and the MLP layers' capacity helps"
+            "auto: every linear layer for classification — above the attention projections "
+            "alone on all four tasks measured"
         )
-    return "attention", "auto: the attention projections"
+    return "attention", "auto: the attention projections for generation (the layers measured there)"
 
 
 def explain_targets(settings: Any, classes: int) -> str:
