@@ -128,12 +128,18 @@ def test_bakeoff_run_through_llamacpp(tmp_path: Path) -> None:
 
 
 def test_f16_reencoding_is_made_once_and_scores_as_transformers_fp32(
-    pair: tuple[Any, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    pair: tuple[Any, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     _, hf = pair
     monkeypatch.setenv("BAKEOFF_CACHE", str(tmp_path))
     options = BackendOptions(threads=2, context=2048)
+    capfd.readouterr()
     f16 = load_model("llama.cpp:smollm2-135m-instruct:f16", options)
+    console = capfd.readouterr()
+    assert console.out == "" and "llama_model" not in console.err  # no per-tensor log
     made = Path(f16.llm.model_path)
     assert made.parent == tmp_path / "models"
     assert re.fullmatch(r"SmolLM2-135M-Instruct\.Q4_1-f16-[0-9a-f]{12}\.gguf", made.name)

@@ -116,9 +116,14 @@ def _quantize(source: Path, target: Path, gguf_type: str) -> None:
     params.ftype = getattr(llama_cpp, GGUF_TYPES[gguf_type])
     params.allow_requantize = True  # the source is quantised already
     params.nthread = available_cores()
-    status = llama_cpp.llama_model_quantize(
-        str(source).encode(), str(target).encode(), ctypes.byref(params)
-    )
+    # llama.cpp writes ~300 lines (metadata, every tensor) to the process's stderr; silenced
+    # as `Llama(verbose=False)` silences its load
+    from llama_cpp._utils import suppress_stdout_stderr
+
+    with suppress_stdout_stderr(disable=False):
+        status = llama_cpp.llama_model_quantize(
+            str(source).encode(), str(target).encode(), ctypes.byref(params)
+        )
     if status != 0 or not target.exists():
         raise BakeoffError(
             f"{source}: llama.cpp could not re-encode it as {gguf_type} (status {status}) — "
